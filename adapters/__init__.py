@@ -1,0 +1,1 @@
+"""Southbound adapters: each translates the `bridge.ports.Charger` port to one legacy interface."""

@@ -1,0 +1,1 @@
+"""Simulated chargers: pure physics plus wire-level simulators (Modbus, OCPP, MQTT) for the demo and tests."""
