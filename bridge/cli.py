@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from bridge import __version__
 
 # name -> (module, one-line help).  Each module has add_arguments(parser) and run(args) -> int.
-COMMANDS: dict[str, tuple[str, str]] = {
-}
+COMMANDS: dict[str, tuple[str, str]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
