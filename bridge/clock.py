@@ -95,3 +95,29 @@ class FakeClock:
     @property
     def pending_sleepers(self) -> int:
         return len(self._sleepers)
+
+
+async def wait_event(clock: Clock, event: anyio.Event, timeout_s: float) -> bool:
+    """Wait for `event` or `timeout_s` of `clock` time, whichever comes first; True when the event fired.
+
+    Loops that must wake on both a timer and a signal use this, so that tests
+    drive them with a FakeClock instead of real time.
+    """
+    if event.is_set():
+        return True
+    fired = False
+    async with anyio.create_task_group() as tg:
+
+        async def _timer() -> None:
+            await clock.sleep(timeout_s)
+            tg.cancel_scope.cancel()
+
+        async def _event() -> None:
+            nonlocal fired
+            await event.wait()
+            fired = True
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(_timer)
+        tg.start_soon(_event)
+    return fired
