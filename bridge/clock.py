@@ -96,6 +96,21 @@ class FakeClock:
     def pending_sleepers(self) -> int:
         return len(self._sleepers)
 
+    async def run_for(self, seconds: float, step: float = 1.0, *, spins: int = 30) -> None:
+        """Let tasks run, then advance `step`, until `seconds` have passed (for tests).
+
+        Uses plain checkpoints rather than `anyio.wait_all_tasks_blocked`, which
+        polls with real 0.1 s sleeps on asyncio.
+        """
+        elapsed = 0.0
+        while True:
+            for _ in range(spins):
+                await anyio.lowlevel.checkpoint()
+            if elapsed >= seconds:
+                return
+            self.advance(min(step, seconds - elapsed))
+            elapsed += step
+
 
 async def wait_event(clock: Clock, event: anyio.Event, timeout_s: float) -> bool:
     """Wait for `event` or `timeout_s` of `clock` time, whichever comes first; True when the event fired.
