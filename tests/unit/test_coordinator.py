@@ -40,7 +40,9 @@ async def test_writes_only_on_change_and_keeps_watchdog_alive() -> None:
     clock = FakeClock()
     charger = CountingCharger(clock)
     snapshots: list[ChargerSnapshot] = []
-    coordinator = ChargerCoordinator(charger, clock, CoordinatorSettings(poll_interval_s=1), on_snapshot=snapshots.append)
+    coordinator = ChargerCoordinator(
+        charger, clock, CoordinatorSettings(poll_interval_s=1), on_snapshot=snapshots.append
+    )
     async with anyio.create_task_group() as tg:
         await tg.start(coordinator.run)
         coordinator.set_command(_cmd(10))
