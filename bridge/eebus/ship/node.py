@@ -168,6 +168,7 @@ class ShipNode:
             self._tg = tg
             if self.port is not None:
                 listener = await anyio.create_tcp_listener(local_host=self.bind, local_port=self.port)
+                stack.push_async_callback(self._shielded, listener.aclose)
                 self.port = listener.extra(SocketAttribute.local_port)
                 tg.start_soon(listener.serve, self._handle_incoming, tg)
                 log.info("SHIP %s listening on %s:%d, SKI %s", self.identity.device_id, self.bind, self.port, self.ski)
