@@ -11,7 +11,8 @@ between the same two nodes in opposite directions, keep the one initiated by
 the node with the higher SKI (lowercase hex string order) and close the
 other with WebSocket 1000 "double connection".  Both ends apply the same
 rule, so they agree without talking.  Two connections in the same direction
-mean the peer reconnected: the newer one replaces the (stale) older one.
+mean the peer reconnected: once the newer one completes its handshake it
+replaces the (stale) older one.
 """
 
 from __future__ import annotations
@@ -159,8 +160,17 @@ class ShipNode:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         assert self._owner_tg is not None
+        with anyio.CancelScope(shield=True):
+            await self.aclose()
         self._owner_tg.cancel_scope.cancel()
         return await self._owner_tg.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self, reason: str = "shutdown", limit: float = 1.5) -> None:
+        """Close every connection the SHIP way (announce/confirm), bounded; call before cancelling `run`."""
+        with anyio.move_on_after(limit):
+            async with anyio.create_task_group() as tg:
+                for conn in self.connections:
+                    tg.start_soon(conn.close, reason)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[ShipNode] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled."""
@@ -373,6 +383,10 @@ class ShipNode:
     def _completed(self, conn: ShipConnection) -> None:
         log.info("SHIP %s: connection %s with SKI %s (%s, SHIP ID %s) in data exchange", self.identity.device_id,
                  conn.role.value, conn.peer_ski, conn.peer_address, conn.peer_ship_id)  # fmt: skip
+        for stale in self._conns.get(conn.peer_ski, []):
+            if stale is not conn and stale.role is conn.role and not stale.closed.is_set():
+                log.info("SHIP %s: %s reconnected; closing the older link", self.identity.device_id, conn.peer_ski)
+                stale.drop(CLOSE_DOUBLE, "double connection")
         if conn.notify_app and self._on_connection is not None:
             self._require_running().start_soon(self._serve_app, conn)
 
@@ -400,7 +414,9 @@ class ShipNode:
     def _admit(self, new: ShipConnection) -> bool:
         keep_new = True
         for old in [c for c in self._conns.get(new.peer_ski, []) if not c.closed.is_set()]:
-            if old.role is new.role or self._initiator(new) > self._initiator(old):
+            if old.role is new.role:
+                continue  # a reconnect: the older one is closed once the new one completes (_completed)
+            if self._initiator(new) > self._initiator(old):
                 log.info("SHIP %s: double connection with %s: keeping the new %s one", self.identity.device_id,
                          new.peer_ski, new.role.value)  # fmt: skip
                 old.drop(CLOSE_DOUBLE, "double connection")
