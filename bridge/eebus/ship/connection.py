@@ -163,11 +163,13 @@ class ShipConnection:
                 await self._apply(self.machine.start())
                 await self._handle_ws(initial or [])
                 async for command in self._cmd_rx:
+                    deadline = self.machine.next_deadline
                     await self._handle(command)
                     if self._transport_done:
                         break
-                    old, self._changed = self._changed, anyio.Event()
-                    old.set()
+                    if self.machine.next_deadline != deadline or command[0] == "tick":
+                        old, self._changed = self._changed, anyio.Event()
+                        old.set()  # wake the timer task only when the deadline moved
                 tg.cancel_scope.cancel()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError, TimeoutError) as exc:
             log.info("SHIP %s: transport failed: %s", self.peer_ski, exc)
@@ -276,8 +278,10 @@ class ShipConnection:
         await self._write()
 
     async def _write(self) -> None:
-        with anyio.fail_after(WRITE_TIMEOUT):
-            await self.channel.flush()
+        chunks = self.channel.protocol.data_to_send()
+        if chunks:
+            with anyio.fail_after(WRITE_TIMEOUT):
+                await self.channel.write(chunks)
 
     async def _await_peer_close(self) -> None:
         """After our close frame: read until the peer answers or closes, for at most CLOSE_GRACE."""

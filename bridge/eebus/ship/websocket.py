@@ -116,7 +116,11 @@ class WsChannel:
         return self.protocol.state is State.OPEN
 
     async def flush(self) -> None:
-        for data in self.protocol.data_to_send():
+        await self.write(self.protocol.data_to_send())
+
+    async def write(self, chunks: list[bytes]) -> None:
+        """Write chunks taken from `protocol.data_to_send()` (b"" = end of stream)."""
+        for data in chunks:
             if data:
                 await self.stream.send(data)
             elif not self.eof_sent:
