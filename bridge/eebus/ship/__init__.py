@@ -30,6 +30,16 @@ closed.  Connections returned by `node.connect()` are not passed to
 `on_connection`: the caller owns them.  `node.ski`, `node.port` (the bound
 port) and `node.connections` describe the node.
 
+Several exposed devices in one process (the runtime): one `Identity` and
+one node per device, ports from `identity.stable_port(state_dir, device_id,
+configured)`, one `TrustStore` and one `pairing.Pairing` shared by all nodes
+(pass `pairing=`; the runtime then runs `pairing.run()`), and one
+`control.ControlServer(control.control_path(state_dir), pairing, lambda:
+nodes)` so that `evbridge trust`/`pair` reach the running bridge.  A single
+node can instead be given `control_socket=control_path(state_dir)`.  Before
+cancelling a node's `run()`, `await node.aclose()` closes its connections the
+SHIP way (announce/confirm); `async with node` does that by itself.
+
 Codec helpers for tests and tools: `eebus_json.to_eebus/from_eebus`,
 `codec.encode/decode`.  Module map: `ski` (normal form), `eebus_json`,
 `codec` (framing, typed messages), `statemachine` (sans-I/O, transition

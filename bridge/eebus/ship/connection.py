@@ -246,8 +246,13 @@ class ShipConnection:
         for event in events:
             if isinstance(event, WsMessage):
                 await self._apply(self.machine.receive_frame(event.data))
+            elif isinstance(event, WsInvalid) and event.closed_code is not None:
+                # websockets already sent its close (1009 too big, 1002 framing): no SHIP message can follow
+                log.warning("SHIP %s (%s): %s; closed with %d", self.peer_ski, self.peer_address, event.reason,
+                            event.closed_code)  # fmt: skip
+                self.machine.error = event.reason
+                await self._apply(self.machine.drop(event.closed_code, event.reason))
             elif isinstance(event, WsInvalid):
-                log.warning("SHIP %s (%s): %s", self.peer_ski, self.peer_address, event.reason)
                 await self._apply(self.machine.receive_invalid(event.reason))
             elif isinstance(event, WsClosed):
                 if self.machine.close_reason is None:

@@ -270,6 +270,17 @@ class ShipNode:
     async def _dial(
         self, host: str, port: int, expected: str | None, path: str
     ) -> tuple[WsChannel, list[WsEvent], str, str]:
+        """TCP + TLS + WebSocket to a peer; like ship-go, retry without the path if the upgrade fails."""
+        try:
+            return await self._dial_once(host, port, expected, path)
+        except WsHandshakeError:
+            if path in ("", "/"):
+                raise
+            return await self._dial_once(host, port, expected, "/")
+
+    async def _dial_once(
+        self, host: str, port: int, expected: str | None, path: str
+    ) -> tuple[WsChannel, list[WsEvent], str, str]:
         with anyio.fail_after(self.dial_timeout + self.handshake_timeout):
             sock = await anyio.connect_tcp(host, port)
             address = _address(sock)

@@ -43,6 +43,7 @@ class WsMessage:
 @dataclass(frozen=True, slots=True)
 class WsInvalid:
     reason: str  # e.g. a text message (SHIP allows binary only)
+    closed_code: int | None = None  # set when websockets already failed the connection (1002, 1009)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,9 @@ class WsChannel:
                 out.append(WsInvalid("text frame (SHIP allows binary only)") if text else WsMessage(data))
         if self.protocol.parser_exc is not None and not self._parser_error_reported:
             self._parser_error_reported = True
-            out.append(WsInvalid(f"WebSocket protocol error: {self.protocol.parser_exc}"))
+            close = self.protocol.close_sent
+            code = close.code if close is not None else 1002
+            out.append(WsInvalid(f"WebSocket protocol error: {self.protocol.parser_exc}", code))
         return out
 
     def send_binary(self, data: bytes) -> None:
