@@ -106,8 +106,9 @@ async def test_untrusted_ski_is_refused_with_a_log_line(tmp_path: Path, caplog: 
     async with running(a, ta, on_connection=echo) as na, running(b, tb) as nb:
         with anyio.fail_after(15), pytest.raises(ShipConnectionClosed, match="peer aborted"):
             await nb.connect("127.0.0.1", na.port, expected_ski=a.ski)
+        assert f"peer SKI {b.ski} from" in caplog.text and "is not trusted" in caplog.text
+        await wait_until(lambda: na.connections == [] and na.pairing.pending() == [])  # server side winds down
         assert f"refused peer SKI {b.ski}" in caplog.text
-        assert na.connections == []
 
 
 async def test_client_refuses_a_server_with_another_ski(tmp_path: Path) -> None:
@@ -158,9 +159,28 @@ async def test_trust_add_reaches_running_bridge_and_refused_peer_connects(tmp_pa
         with anyio.fail_after(10):
             conn = await nb.connect("127.0.0.1", na.port, expected_ski=a.ski)
             await round_trip(conn)
+        await conn.close()
+        # trusting while the refused peer is still waiting in its hello phase lets that very connection in
         rc = await anyio.to_thread.run_sync(cli.main, ["trust", "remove", b.ski, "--state-dir", str(tmp_path / "a")])
         assert rc == 0
-        await conn.close()
+        result: list[ShipConnection] = []
+
+        async def dial() -> None:
+            result.append(await nb.connect("127.0.0.1", na.port, expected_ski=a.ski))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dial)
+            await wait_until(lambda: [p.ski for p in na.pairing.pending()] == [b.ski])
+            rc = await anyio.to_thread.run_sync(cli.main, ["trust", "add", b.ski, "--state-dir", str(tmp_path / "a")])
+            assert rc == 0
+        with anyio.fail_after(10):
+            await round_trip(result[0])
+        conn = result[0]
+        rc = await anyio.to_thread.run_sync(cli.main, ["trust", "remove", b.ski, "--state-dir", str(tmp_path / "a")])
+        assert rc == 0
+        with anyio.fail_after(5):
+            await conn.closed.wait()  # removing trust closes the running connection (announce, 4001)
+        assert conn.close_reason == "peer closed: removedConnection"
         with anyio.fail_after(10), pytest.raises(ShipConnectionClosed):
             await nb.connect("127.0.0.1", na.port, expected_ski=a.ski)
 

@@ -82,6 +82,7 @@ class ShipConnection:
         self._inbox_rx: MemoryObjectReceiveStream[dict[str, Any]]
         self._inbox_tx, self._inbox_rx = anyio.create_memory_object_stream[dict[str, Any]](INBOX_SIZE)
         self.notify_app = False  # the node hands it to on_connection when complete
+        self.explicit_trust = False  # dialed with an expected SKI: trusted for this connection, whatever the store says
         self.pairing_tokens: list[int] = []  # pending-list entries to remove when it ends
         self._changed = anyio.Event()
         self._last_rx = clock.monotonic()
@@ -133,6 +134,10 @@ class ShipConnection:
         self._command("close", reason)
         with anyio.move_on_after(self.machine.timeouts.close_max_time + CLOSE_GRACE + 1):
             await self.closed.wait()
+
+    def request_close(self, reason: str = "close") -> None:
+        """Like `close`, without waiting (for synchronous callers)."""
+        self._command("close", reason)
 
     def grant_trust(self) -> None:
         self._command("trust")

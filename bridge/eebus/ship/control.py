@@ -93,7 +93,8 @@ class ControlServer:
         if cmd == "status":
             return {"devices": [_node_status(n) for n in self.nodes()], **self._pair_state()}
         if cmd == "trust.reload":
-            return {"released": pairing.trust_changed()}
+            released = pairing.trust_changed()
+            return {"released": released, "closed": sum(node.revoke_untrusted() for node in self.nodes())}
         if cmd == "pair.open":
             seconds = float(request.get("seconds", 300))
             if not 0 < seconds <= 24 * 3600:

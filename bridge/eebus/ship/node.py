@@ -344,11 +344,16 @@ class ShipNode:
         self, channel: WsChannel, role: Role, peer_ski: str, address: str, explicit_trust: bool
     ) -> tuple[ShipConnection, bool]:
         decision = TrustDecision.TRUSTED if explicit_trust else self.pairing.decide(peer_ski)
-        if decision is TrustDecision.REFUSED:
-            log.warning("SHIP %s: refused peer SKI %s from %s: not trusted (trust it with `evbridge trust add %s` "
-                        "or open a pairing window with `evbridge pair --minutes 5`)",
-                        self.identity.device_id, peer_ski, address, peer_ski)  # fmt: skip
+        undecided = decision is TrustDecision.REFUSED
+        if undecided:
+            # Not `aborted` at once: ship-go treats that as "remote denied trust" and stops dialing.  The peer
+            # waits in the pending list (no prolongation) so that `evbridge trust add` can still let it in.
+            log.warning("SHIP %s: peer SKI %s from %s is not trusted; it is refused unless trusted within its "
+                        "hello wait (`evbridge trust add %s` or `evbridge pair --accept %s`)",
+                        self.identity.device_id, peer_ski, address, peer_ski, peer_ski)  # fmt: skip
+            decision = TrustDecision.PENDING
         machine = ShipStateMachine(role, self.clock, self.ship_id, decision, self.timeouts)
+        machine.allow_waiting = not undecided
         conn = ShipConnection(
             channel,
             machine,
@@ -359,6 +364,7 @@ class ShipNode:
             on_awaiting_trust=self._awaiting_trust,
             ping_interval=self.ping_interval,
         )
+        conn.explicit_trust = explicit_trust
         return conn, self._admit(conn)
 
     async def _run_connection(
@@ -383,6 +389,9 @@ class ShipNode:
         try:
             await conn.run(events)
         finally:
+            if conn.pairing_tokens and not conn.completed.is_set():
+                log.warning("SHIP %s: refused peer SKI %s from %s: not trusted (%s)", self.identity.device_id,
+                            conn.peer_ski, conn.peer_address, conn.close_reason)  # fmt: skip
             for token in conn.pairing_tokens:
                 self.pairing.remove_pending(token)
             conns = self._conns.get(conn.peer_ski, [])
@@ -400,6 +409,17 @@ class ShipNode:
                 stale.drop(CLOSE_DOUBLE, "double connection")
         if conn.notify_app and self._on_connection is not None:
             self._require_running().start_soon(self._serve_app, conn)
+
+    def revoke_untrusted(self) -> int:
+        """Close connections whose SKI was removed from the trust store (like ship-go's unregister)."""
+        count = 0
+        for conn in self.connections:
+            if not conn.explicit_trust and conn.completed.is_set() and not self.trust_store.is_trusted(conn.peer_ski):
+                log.warning("SHIP %s: SKI %s is no longer trusted; closing its connection", self.identity.device_id,
+                            conn.peer_ski)  # fmt: skip
+                conn.request_close("removedConnection")
+                count += 1
+        return count
 
     def _awaiting_trust(self, conn: ShipConnection) -> None:
         token = self.pairing.add_pending(

@@ -5,7 +5,11 @@ Decision per incoming/outgoing connection (reference §2.10):
 * a pairing window is open -> `pending`: the peer is listed and waits (with
   SHIP prolongation) until the user accepts it (`evbridge pair --accept SKI`)
   or the window closes (then `aborted`);
-* otherwise -> `aborted` with a log line naming the SKI (the caller logs).
+* otherwise REFUSED.  The node still answers `pending` (no prolongation) and
+  lists the peer, then sends `aborted` when the peer's wait runs out: an
+  immediate `aborted` makes ship-go record "remote denied trust" and stop
+  dialing, so a later `evbridge trust add` would not help (verified against
+  ship-go; reference §7).  The node logs the refusal with the SKI.
 Accepting adds the SKI to the trust store and lets the waiting connection
 proceed at once; `trust_changed()` does the same for SKIs added by
 `evbridge trust add` in another process.  Shared by all nodes of a process;

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         print("(no running bridge; it reads the trust store when it starts)")
         return 0
     if reply.get("ok"):
-        print(f"running bridge reloaded the trust store ({reply.get('released', 0)} waiting connection(s) released)")
+        released, closed = reply.get("released", 0), reply.get("closed", 0)
+        print(f"running bridge reloaded the trust store ({released} waiting connection(s) released, {closed} closed)")
         return 0
     print(f"running bridge refused the reload: {reply.get('error')}", file=sys.stderr)
     return 1
