@@ -1,0 +1,66 @@
+"""German §14a EnWG minimum power (BNetzA BK6-22-300): use-cases.md §14, P14A-01..05.
+
+The grid operator may dim a controllable device (SteuVE) but 4.2 kW must stay
+available per device; with control via an EMS the sum over n devices must stay
+at or above P_min = 4.2 kW + (n − 1) × GZF(n) × 4.2 kW.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+P14A_DEVICE_MINIMUM_W = 4200.0
+LARGE_DEVICE_THRESHOLD_W = 11_000.0
+
+#: simultaneity factor by number of SteuVE; 9 stands for "9 or more"
+DEFAULT_GZF: Mapping[int, float] = {2: 0.80, 3: 0.75, 4: 0.70, 5: 0.65, 6: 0.60, 7: 0.55, 8: 0.50, 9: 0.45}
+
+
+class SteuveKind(StrEnum):
+    CHARGING_POINT = "charging_point"
+    HEAT_PUMP = "heat_pump"
+    COOLING = "cooling"
+    BATTERY = "battery"
+
+
+def device_minimum_w(kind: SteuveKind, nominal_w: float) -> float:
+    """4.2 kW, or 0.4 × nominal input for heat pumps/cooling above 11 kW (P14A-03)."""
+    if kind in (SteuveKind.HEAT_PUMP, SteuveKind.COOLING) and nominal_w > LARGE_DEVICE_THRESHOLD_W:
+        return 0.4 * nominal_w
+    return P14A_DEVICE_MINIMUM_W
+
+
+def gzf(n: int, table: Mapping[int, float] = DEFAULT_GZF) -> float:
+    """Simultaneity factor for n devices (P14A-02); n ≥ the largest key uses that key's value."""
+    if n < 2:
+        return 0.0
+    return table[min(n, max(table))]
+
+
+def p_min_14a(minimums_w: Sequence[float], table: Mapping[int, float] = DEFAULT_GZF) -> float:
+    """Minimum total for n devices under one EMS signal (P14A-01).
+
+    The largest device minimum counts fully, the others with GZF(n); with all
+    devices at 4.2 kW this is 4.2 kW + (n − 1) × GZF(n) × 4.2 kW.
+    """
+    if not minimums_w:
+        return 0.0
+    ordered = sorted(minimums_w, reverse=True)
+    return ordered[0] + gzf(len(ordered), table) * sum(ordered[1:])
+
+
+@dataclass(frozen=True)
+class P14aSettings:
+    """§14a registration of the site; `floor` is off by default (P14A-04/05)."""
+
+    enabled: bool = False
+    floor: bool = False
+    gzf_table: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_GZF))
+    #: minimums of all SteuVE behind the one EMS signal (other devices too, e.g. a heat pump)
+    device_minimums_w: tuple[float, ...] = (P14A_DEVICE_MINIMUM_W,)
+
+    @property
+    def minimum_w(self) -> float:
+        return p_min_14a(self.device_minimums_w, self.gzf_table)
