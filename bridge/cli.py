@@ -15,6 +15,8 @@ from bridge import __version__
 
 # name -> (module, one-line help).  Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS["validate"] = ("bridge.config.cli", "check a configuration file (file:line and field on error, exit 2)")
+COMMANDS["schema"] = ("bridge.config.cli_schema", "print the JSON Schema of the configuration file")
 COMMANDS["ski"] = ("bridge.eebus.ship.cli.ski", "print each device's SHIP SKI, port and SHIP ID")
 COMMANDS["trust"] = ("bridge.eebus.ship.cli.trust", "trust add|remove|list SKI: EMSs the bridge accepts")
 COMMANDS["pair"] = ("bridge.eebus.ship.cli.pair", "open a pairing window, list and accept pending EMSs")

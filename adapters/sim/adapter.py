@@ -226,6 +226,7 @@ class SimFactory:
     """Factory of in-process simulated chargers; it owns no shared endpoints."""
 
     kind = "sim"
+    options_model = SimOptions
 
     def __init__(self, deps: AdapterDeps) -> None:
         self._deps = deps

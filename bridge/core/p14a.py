@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-P14A_DEVICE_MINIMUM_W = 4200.0
-LARGE_DEVICE_THRESHOLD_W = 11_000.0
+from bridge.model import P14A_DEFAULT_GZF, P14A_DEVICE_MINIMUM_W
 
-#: simultaneity factor by number of SteuVE; 9 stands for "9 or more"
-DEFAULT_GZF: Mapping[int, float] = {2: 0.80, 3: 0.75, 4: 0.70, 5: 0.65, 6: 0.60, 7: 0.55, 8: 0.50, 9: 0.45}
+LARGE_DEVICE_THRESHOLD_W = 11_000.0
+DEFAULT_GZF: Mapping[int, float] = P14A_DEFAULT_GZF
 
 
 class SteuveKind(StrEnum):

@@ -13,6 +13,11 @@ FAILSAFE_DURATION_MIN = timedelta(hours=2)
 FAILSAFE_DURATION_MAX = timedelta(hours=24)
 DEFAULT_FAILSAFE_LIMIT_W = 4200.0
 
+#: German §14a: power that must stay available per controllable device, and the
+#: simultaneity factor (GZF) by number of devices; 9 stands for "9 or more".
+P14A_DEVICE_MINIMUM_W = 4200.0
+P14A_DEFAULT_GZF: dict[int, float] = {2: 0.80, 3: 0.75, 4: 0.70, 5: 0.65, 6: 0.60, 7: 0.55, 8: 0.50, 9: 0.45}
+
 
 class LimitSource(StrEnum):
     """Who imposed a constraint; also names the binding constraint of a Command."""
