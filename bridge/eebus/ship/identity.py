@@ -166,11 +166,19 @@ def _port_free(port: int, host: str) -> bool:
     return True
 
 
-def stable_port(state_dir: Path, device_id: str, configured: int | None = None, *, host: str = "0.0.0.0") -> int:
+def stable_port(
+    state_dir: Path,
+    device_id: str,
+    configured: int | None = None,
+    *,
+    host: str = "0.0.0.0",
+    base: int = DEFAULT_SHIP_PORT,
+) -> int:
     """The device's SHIP port: the configured one, else the one allocated on first start (persisted).
 
-    Allocation starts at 4711 (eebus-go's default) and skips ports that
-    another device already holds or that are busy right now.
+    Allocation starts at `base` (eebus-go's default is 4711; the config's
+    `eebus.port_base`) and skips ports that another device already holds or
+    that are busy right now.
     """
     if configured is not None:
         return configured
@@ -187,10 +195,10 @@ def stable_port(state_dir: Path, device_id: str, configured: int | None = None, 
             taken.add(int(json.loads(other.read_text())["port"]))
         except (ValueError, KeyError, TypeError):
             continue
-    port = DEFAULT_SHIP_PORT
+    port = base
     while port in taken or not _port_free(port, host):
         port += 1
         if port > 65535:
-            raise ConfigError("no free TCP port for SHIP above 4711")
+            raise ConfigError(f"no free TCP port for SHIP above {base}")
     atomic_write_bytes(path, json.dumps({"port": port}).encode())
     return port

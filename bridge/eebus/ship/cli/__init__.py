@@ -23,44 +23,44 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> Any | None:
-    """The bridge configuration, or None while `bridge.config` offers no loader."""
+    """The validated bridge configuration (`--config`, else the embedded demo), or None without a loader."""
     try:
-        config_module = importlib.import_module("bridge.config")
+        loader = importlib.import_module("bridge.config.loader")
     except ImportError:
         return None
-    loader = getattr(config_module, "load_config", None)
-    if loader is None:
-        return None
-    path = args.config
-    if path is None:
-        demo = getattr(config_module, "demo_config_path", None)
-        if demo is None:
-            return None
-        path = demo()
-    return loader(path)
+    path = args.config if args.config is not None else loader.demo_config_path()
+    loaded = loader.load_config(Path(path))
+    return getattr(loaded, "config", loaded)
 
 
 def state_dir(args: argparse.Namespace, config: Any | None = None) -> Path:
+    """`--state-dir`, else what the configuration says (site.state_dir, $EVBRIDGE_STATE_DIR), else the default."""
     if args.state_dir is not None:
         return Path(args.state_dir)
-    for holder in (config, getattr(config, "runtime", None), getattr(config, "site", None)):
-        candidate = getattr(holder, "state_dir", None) if holder is not None else None
-        if candidate:
-            return Path(candidate)
+    if config is not None:
+        try:
+            loader = importlib.import_module("bridge.config.loader")
+            return Path(loader.resolve_state_dir(config))
+        except (ImportError, AttributeError):
+            pass
     return default_state_dir()
 
 
-def config_devices(config: Any | None) -> list[str]:
-    """Ids of the devices the configuration exposes (one SHIP node per charger by default)."""
+def config_devices(config: Any | None) -> list[tuple[str, int | None]]:
+    """(device id, configured SHIP port) of every exposed device: chargers, or groups in group mode."""
     if config is None:
         return []
-    chargers = getattr(config, "chargers", None) or []
-    return [str(getattr(c, "id", c)) for c in chargers]
+    eebus = getattr(config, "eebus", None)
+    mode = getattr(eebus, "mode", "per-charger")
+    items = getattr(config, "groups" if mode == "group" else "chargers", None) or []
+    return [(str(item.id), getattr(getattr(item, "eebus", None), "port", None)) for item in items]
+
+
+def config_port_base(config: Any | None) -> int:
+    from bridge.eebus.ship.identity import DEFAULT_SHIP_PORT
+
+    return int(getattr(getattr(config, "eebus", None), "port_base", DEFAULT_SHIP_PORT))
 
 
 def config_trusted_skis(config: Any | None) -> list[str]:
-    for holder in (getattr(config, "eebus", None), getattr(config, "ship", None), config):
-        skis = getattr(holder, "trusted_skis", None) if holder is not None else None
-        if skis:
-            return [str(s) for s in skis]
-    return []
+    return [str(s) for s in getattr(getattr(config, "eebus", None), "trusted_skis", None) or []]

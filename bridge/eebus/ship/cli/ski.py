@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from bridge.eebus.ship.cli import add_common_arguments, config_devices, load_config, state_dir
+from bridge.eebus.ship.cli import add_common_arguments, config_devices, config_port_base, load_config, state_dir
 from bridge.eebus.ship.identity import Identity, ship_dir, stable_port
 from bridge.eebus.ship.ski import format_ski_grouped
 from bridge.errors import ConfigError
@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args)
         root = state_dir(args, config)
-        devices = [args.device] if args.device else config_devices(config)
+        configured = dict(config_devices(config))
+        devices = [args.device] if args.device else list(configured)
         if not devices:
             devices = sorted(p.name for p in (ship_dir(root) / "devices").glob("*") if p.is_dir())
         if not devices:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         for device in devices:
             identity = Identity.load_or_create(root, device)
-            port = stable_port(root, device)
+            port = stable_port(root, device, configured.get(device), base=config_port_base(config))
             if args.json:
                 print(json.dumps({"device": device, "ski": identity.ski, "port": port, "ship_id": identity.ship_id}))
             else:
