@@ -69,6 +69,14 @@ def make_context(identity: Identity, *, server: bool) -> SSL.Context:
     return ctx
 
 
+def _peer_certificate(conn: SSL.Connection) -> x509.Certificate | None:
+    try:
+        return conn.get_peer_certificate(as_cryptography=True)
+    except TypeError:  # pyOpenSSL < 24.3
+        legacy = conn.get_peer_certificate()
+        return None if legacy is None else legacy.to_cryptography()
+
+
 class TlsStream(anyio.abc.ByteStream):
     """A TLS connection over a byte stream; one reader and one writer task may use it at the same time."""
 
@@ -104,7 +112,7 @@ class TlsStream(anyio.abc.ByteStream):
                 raise TlsError(f"peer closed during the TLS handshake ({type(exc).__name__})") from None
             conn.bio_write(data)
         await stream._flush()
-        cert = conn.get_peer_certificate(as_cryptography=True)
+        cert = _peer_certificate(conn)
         if cert is None:
             raise TlsError("peer presented no certificate")
         try:
