@@ -15,6 +15,7 @@ from bridge import __version__
 
 # name -> (module, one-line help).  Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS["run"] = ("bridge.runtime.cli_run", "run the bridge (no -c FILE: the embedded demo)")
 COMMANDS["validate"] = ("bridge.config.cli", "check a configuration file (file:line and field on error, exit 2)")
 COMMANDS["schema"] = ("bridge.config.cli_schema", "print the JSON Schema of the configuration file")
 COMMANDS["ski"] = ("bridge.eebus.ship.cli.ski", "print each device's SHIP SKI, port and SHIP ID")

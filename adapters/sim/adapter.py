@@ -55,6 +55,7 @@ class SimOptions(BaseModel):
 
     type: Literal["sim"] = "sim"
     phases: Literal[1, 2, 3] = 3
+    phase_switching: bool = False
     min_current_a: float = Field(default=6.0, ge=0)
     max_current_a: float = Field(default=16.0, gt=0)
     voltage_v: float = Field(default=230.0, gt=0)
@@ -108,6 +109,7 @@ class SimCharger:
                 min_current_a=options.min_current_a,
                 max_current_a=options.max_current_a,
                 nominal_voltage_v=options.voltage_v,
+                phase_switching=options.phase_switching,
             ),
             per_phase_metering=True,
             frequency=True,

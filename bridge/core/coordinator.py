@@ -156,7 +156,7 @@ class ChargerCoordinator:
         log.info(
             "charger %s: applied %s (%s: %s)",
             self.charger_id,
-            "pause" if desired.pause else _describe(desired),
+            "pause" if desired.pause else describe_command(desired),
             desired.binding.value,
             desired.reason,
             extra={"charger": self.charger_id},
@@ -220,12 +220,13 @@ class ChargerCoordinator:
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._settings.request_timeout_s):
             try:
                 await self.charger.apply(command)
-                log.info("charger %s: left at safe value (%s)", self.charger_id, _describe(command))
+                log.info("charger %s: left at safe value (%s)", self.charger_id, describe_command(command))
             except AdapterError as exc:
                 log.warning("charger %s: could not leave a safe value: %s", self.charger_id, exc)
 
 
-def _describe(command: Command) -> str:
+def describe_command(command: Command) -> str:
+    """'pause', '7400 W' or '16 A × 3p' for log lines."""
     if command.pause:
         return "pause"
     if command.power_w is not None:

@@ -42,6 +42,7 @@ CLOSE_GRACE: Final = 2.0  # wait this long for the peer's close after ours
 PING_INTERVAL: Final = 50.0
 PONG_TIMEOUT: Final = 60.0
 INBOX_SIZE: Final = 1024
+NET_BACKLOG: Final = 16
 
 
 class ShipConnectionClosed(BridgeError):
@@ -84,6 +85,7 @@ class ShipConnection:
         self.notify_app = False  # the node hands it to on_connection when complete
         self.explicit_trust = False  # dialed with an expected SKI: trusted for this connection, whatever the store says
         self.pairing_tokens: list[int] = []  # pending-list entries to remove when it ends
+        self._net_slots = anyio.Semaphore(NET_BACKLOG)  # bounds buffered network reads (backpressure to TCP)
         self._changed = anyio.Event()
         self._last_rx = clock.monotonic()
         self._transport_done = False
@@ -194,6 +196,7 @@ class ShipConnection:
     async def _reader(self) -> None:
         try:
             while True:
+                await self._net_slots.acquire()
                 data = await self.channel.stream.receive()
                 self._cmd_tx.send_nowait(("net", data))
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
@@ -221,6 +224,7 @@ class ShipConnection:
         kind = command[0]
         if kind == "net":
             self._last_rx = self.clock.monotonic()
+            self._net_slots.release()
             await self._handle_ws(self.channel.feed(command[1]))
         elif kind == "eof":
             self.channel.feed_eof()
@@ -299,6 +303,7 @@ class ShipConnection:
             while not self._transport_done:
                 command = await self._cmd_rx.receive()
                 if command[0] == "net":
+                    self._net_slots.release()
                     self.channel.feed(command[1])
                     await self._write()
                     if self.channel.protocol.close_rcvd is not None:

@@ -1,0 +1,59 @@
+"""`evbridge run [-c FILE]`: run the bridge until SIGINT/SIGTERM; without a file, the embedded demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+
+from bridge.clock import SystemClock
+from bridge.config import demo_config_path, load_config, resolve_state_dir
+from bridge.errors import ConfigError
+from bridge.runtime.app import Bridge
+
+log = logging.getLogger("evbridge")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, help="configuration file (default: the embedded demo)")
+    parser.add_argument("--state-dir", type=Path, help="override the state directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.config or demo_config_path()
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir or resolve_state_dir(loaded.config)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: state directory {state_dir}: {exc.strerror}", file=sys.stderr)
+        return 2
+    log.info("evbridge starting: %s (%s), state in %s", loaded.config.site.name, path, state_dir)
+    if args.config is None:
+        log.info("no -c FILE given: running the embedded demo with simulated chargers")
+    anyio.run(_main, loaded, state_dir, backend="asyncio")
+    log.info("evbridge stopped")
+    return 0
+
+
+async def _main(loaded, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    bridge = Bridge(loaded, SystemClock(), state_dir)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        await bridge.run()
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("%s received: leaving chargers at their safe value and stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
