@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from bridge import cli
 from bridge.clock import SystemClock
 from bridge.eebus.ship import Identity, ShipConnection, ShipConnectionClosed, ShipNode, ShipTimeouts, TrustStore
-from bridge.eebus.ship.control import control_path
+from bridge.eebus.ship.control import control_path, request
 from bridge.eebus.ship.identity import stable_port
 from bridge.eebus.ship.statemachine import Role
 from bridge.eebus.ship.tls import TlsError
@@ -124,6 +125,11 @@ async def test_pairing_window_lists_pending_peer_and_accept_lets_it_in(tmp_path:
         running(a, ta, on_connection=echo, control_socket=control_path(tmp_path / "a")) as na,
         running(b, tb) as nb,
     ):
+        socket_path = control_path(tmp_path / "a")
+        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
+        reply = await anyio.to_thread.run_sync(request, socket_path, {"cmd": "bogus"})
+        assert reply == {"ok": False, "error": "unknown command 'bogus'"}
         argv = ["pair", "--minutes", "1", "--state-dir", str(tmp_path / "a")]
         assert await anyio.to_thread.run_sync(cli.main, argv) == 0
         result: list[ShipConnection] = []
