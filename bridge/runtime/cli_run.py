@@ -46,9 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(loaded, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
     bridge = Bridge(loaded, SystemClock(), state_dir)
+    services = []
+    if loaded.config.eebus.enabled:
+        from bridge.runtime.eebus_wiring import run_eebus
+
+        services.append(run_eebus)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, tg.cancel_scope)
-        await bridge.run()
+        await bridge.run(extra_services=services)
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -1,0 +1,371 @@
+"""One SPINE conversation with one remote device over one SHIP connection — sans-I/O.
+
+`receive(message)` takes a datagram (normal JSON, as the SHIP layer decodes
+it) and returns the datagrams to send; `tick()` returns due notifies and
+heartbeat-driven messages; `next_deadline()` says when to call it again.
+Rules implemented (eebus-ship-spine.md §3): reply/result with
+msgCounterReference, ackRequest, NodeManagement (discovery, use cases,
+subscriptions, bindings), writes only from a bound client (errorNumber 9),
+denials with errorNumber 7 and a description, unknown destinations with 4,
+non-writable functions with 7 (GEN-05).  Notifies go to every subscriber on
+every change, at most one per function per second per subscriber and always
+within a second of the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.clock import Clock
+from bridge.eebus.spine.device import Entity, FeatureAddress, LocalDevice
+
+log = logging.getLogger(__name__)
+
+NODE_MANAGEMENT: tuple[Entity, int] = ((0,), 0)
+NOTIFY_MIN_INTERVAL_S = 1.0
+
+ERR_GENERAL = 1
+ERR_DESTINATION_UNKNOWN = 4
+ERR_NOT_SUPPORTED = 6
+ERR_REJECTED = 7
+ERR_BINDING_NEEDED = 9
+
+NM_READABLE = (
+    "nodeManagementDetailedDiscoveryData",
+    "nodeManagementUseCaseData",
+    "nodeManagementSubscriptionData",
+    "nodeManagementBindingData",
+    "nodeManagementDestinationListData",
+)
+
+
+class MalformedDatagram(ValueError):
+    """The message is not a SPINE datagram we can answer."""
+
+
+@dataclass
+class Subscription:
+    client: FeatureAddress
+    server: tuple[Entity, int]
+
+
+@dataclass
+class Pending:
+    function: str | None
+    on_done: Callable[[int, str, dict[str, Any] | None], None] | None
+
+
+class SpineSession:
+    """See module docstring.  `peer` names the connection (the remote SKI) in logs and bindings."""
+
+    def __init__(self, device: LocalDevice, clock: Clock, peer: str) -> None:
+        self.device = device
+        self.clock = clock
+        self.peer = peer
+        self.remote_device: str | None = None
+        self.remote_discovery: dict[str, Any] | None = None
+        self.remote_use_cases: dict[str, Any] | None = None
+        self.subscriptions: list[Subscription] = []
+        self._counter = 0
+        self._sent: dict[tuple[FeatureAddress, tuple[Entity, int], str], tuple[Any, float]] = {}
+        self._pending: dict[int, Pending] = {}
+        self.on_discovery: Callable[[SpineSession], list[dict[str, Any]]] = lambda _s: []
+
+    # -- building datagrams ------------------------------------------------------------
+    def _datagram(
+        self,
+        cls: str,
+        source: tuple[Entity, int],
+        destination: FeatureAddress,
+        cmd: dict[str, Any],
+        *,
+        reference: int | None = None,
+        ack: bool = False,
+    ) -> dict[str, Any]:
+        self._counter += 1
+        header: dict[str, Any] = {
+            "specificationVersion": "1.3.0",
+            "addressSource": FeatureAddress(self.device.address, *source).to_json(),
+            "addressDestination": destination.to_json(),
+            "msgCounter": self._counter,
+        }
+        if reference is not None:
+            header["msgCounterReference"] = reference
+        header["cmdClassifier"] = cls
+        if ack:
+            header["ackRequest"] = True
+        return {"datagram": {"header": header, "payload": {"cmd": [cmd]}}}
+
+    def request(
+        self,
+        cls: str,
+        source: tuple[Entity, int],
+        destination: FeatureAddress,
+        cmd: dict[str, Any],
+        *,
+        ack: bool = False,
+        on_done: Callable[[int, str, dict[str, Any] | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """A read/write/call from one of our features; `on_done(errorNumber, description, reply_data)`."""
+        message = self._datagram(cls, source, destination, cmd, ack=ack)
+        function = next((k for k in cmd if k not in ("function", "filter")), None)
+        self._pending[message["datagram"]["header"]["msgCounter"]] = Pending(function, on_done)
+        return message
+
+    def _result(self, header: dict[str, Any], error: int, description: str = "") -> dict[str, Any]:
+        data: dict[str, Any] = {"errorNumber": error}
+        if description:
+            data["description"] = description
+        dst = FeatureAddress.from_json(header["addressDestination"])
+        return self._datagram(
+            "result",
+            (dst.entity, dst.feature),
+            FeatureAddress.from_json(header["addressSource"]),
+            {"resultData": data},
+            reference=header["msgCounter"],
+        )
+
+    # -- receiving ---------------------------------------------------------------------
+    def receive(self, message: Any) -> list[dict[str, Any]]:
+        try:
+            header, cmd = _parse(message)
+        except MalformedDatagram as exc:
+            log.warning("SPINE from %s: dropped malformed datagram: %s", self.peer, exc)
+            return []
+        source = FeatureAddress.from_json(header["addressSource"])
+        if source.device:
+            self.remote_device = self.remote_device or source.device
+        cls = header["cmdClassifier"]
+        try:
+            out = self._dispatch(cls, header, cmd, source)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("SPINE from %s: bad %s: %s", self.peer, cls, exc)
+            out = (
+                [self._result(header, ERR_GENERAL, f"malformed {cls}: {exc}")]
+                if cls in ("read", "write", "call")
+                else []
+            )
+        return out + self._due_notifies()
+
+    def _dispatch(
+        self, cls: str, header: dict[str, Any], cmd: dict[str, Any], source: FeatureAddress
+    ) -> list[dict[str, Any]]:
+        dst = FeatureAddress.from_json(header["addressDestination"])
+        key = dst.local()
+        function = _function_of(cmd)
+        if cls == "result":
+            self._on_result(header, cmd)
+            return []
+        if cls in ("reply", "notify"):
+            self._on_data(header, function, cmd.get(function) if function else None, source)
+            return [self._result(header, 0)] if header.get("ackRequest") else []
+        if key == NODE_MANAGEMENT:
+            return self._node_management(cls, header, cmd, function, source)
+        feature = self.device.features.get(key)
+        if feature is None:
+            return [self._result(header, ERR_DESTINATION_UNKNOWN, f"no feature {list(key[0])}/{key[1]}")]
+        fn = feature.functions.get(function or "")
+        if cls == "read":
+            if feature.role != "server" or fn is None or fn.read is None:
+                return [self._result(header, ERR_REJECTED, f"{function} is not readable here")]
+            reply = {function: fn.read()}
+            return [self._datagram("reply", key, source, reply, reference=header["msgCounter"])]
+        if cls == "write":
+            if fn is None or fn.write is None:
+                return [self._result(header, ERR_REJECTED, f"{function} is not writable")]
+            if not self.device.is_bound(source, key):
+                return [self._result(header, ERR_BINDING_NEEDED, "write denied: no binding for this client")]
+            filters = cmd.get("filter") or []
+            if not isinstance(filters, list):
+                raise ValueError("filter must be a list")
+            outcome = fn.write(cmd[function], filters, self.peer)
+            if outcome.accepted:
+                return [self._result(header, 0)]
+            return [self._result(header, ERR_REJECTED, outcome.description or "rejected")]
+        return [self._result(header, ERR_NOT_SUPPORTED, f"{cls} not supported by {feature.feature_type}")]
+
+    def _node_management(
+        self, cls: str, header: dict[str, Any], cmd: dict[str, Any], function: str | None, source: FeatureAddress
+    ) -> list[dict[str, Any]]:
+        if cls == "read":
+            data = self._nm_read(function)
+            if data is None:
+                return [self._result(header, ERR_REJECTED, f"{function} is not readable")]
+            return [self._datagram("reply", NODE_MANAGEMENT, source, {function: data}, reference=header["msgCounter"])]
+        if cls != "call" or function is None:
+            return [self._result(header, ERR_NOT_SUPPORTED, f"{cls} {function} not supported by NodeManagement")]
+        body = cmd[function]
+        if function == "nodeManagementSubscriptionRequestCall":
+            req = body["subscriptionRequest"]
+            client, server = (
+                FeatureAddress.from_json(req["clientAddress"]),
+                FeatureAddress.from_json(req["serverAddress"]),
+            )
+            if server.local() not in self.device.features and server.local() != NODE_MANAGEMENT:
+                return [self._result(header, ERR_DESTINATION_UNKNOWN, "no such server feature")]
+            self._subscribe(client, server.local())
+            return [self._result(header, 0)]
+        if function == "nodeManagementSubscriptionDeleteCall":
+            req = body["subscriptionDelete"]
+            client, server = (
+                FeatureAddress.from_json(req["clientAddress"]),
+                FeatureAddress.from_json(req["serverAddress"]),
+            )
+            self.subscriptions = [
+                s for s in self.subscriptions if not (s.client == client and s.server == server.local())
+            ]
+            return [self._result(header, 0)]
+        if function == "nodeManagementBindingRequestCall":
+            req = body["bindingRequest"]
+            client, server = (
+                FeatureAddress.from_json(req["clientAddress"]),
+                FeatureAddress.from_json(req["serverAddress"]),
+            )
+            outcome = self.device.bind(client, server.local(), self.peer)
+            if not outcome.accepted:
+                log.warning("SPINE %s: binding from %s refused: %s", self.peer, client, outcome.description)
+                return [self._result(header, ERR_REJECTED, outcome.description)]
+            return [self._result(header, 0)]
+        if function == "nodeManagementBindingDeleteCall":
+            req = body["bindingDelete"]
+            client, server = (
+                FeatureAddress.from_json(req["clientAddress"]),
+                FeatureAddress.from_json(req["serverAddress"]),
+            )
+            self.device.unbind(client, server.local())
+            return [self._result(header, 0)]
+        return [self._result(header, ERR_NOT_SUPPORTED, f"{function} not supported")]
+
+    def _nm_read(self, function: str | None) -> dict[str, Any] | None:
+        if function == "nodeManagementDetailedDiscoveryData":
+            return self.device.detailed_discovery()
+        if function == "nodeManagementUseCaseData":
+            return self.device.use_case_data()
+        if function == "nodeManagementBindingData":
+            return self.device.binding_data()
+        if function == "nodeManagementSubscriptionData":
+            return {
+                "subscriptionEntry": [
+                    {
+                        "subscriptionId": i,
+                        "clientAddress": s.client.to_json(),
+                        "serverAddress": FeatureAddress(self.device.address, *s.server).to_json(),
+                    }
+                    for i, s in enumerate(self.subscriptions)
+                ]
+            }
+        if function == "nodeManagementDestinationListData":
+            desc = self.device.detailed_discovery()["deviceInformation"]["description"]
+            return {"nodeManagementDestinationData": [{"deviceDescription": desc}]}
+        return None
+
+    def _subscribe(self, client: FeatureAddress, server: tuple[Entity, int]) -> None:
+        if any(s.client == client and s.server == server for s in self.subscriptions):
+            return
+        self.subscriptions.append(Subscription(client, server))
+        now = self.clock.monotonic()
+        for name, data in self._current(server).items():
+            self._sent[(client, server, name)] = (data, now - NOTIFY_MIN_INTERVAL_S)
+
+    def _on_result(self, header: dict[str, Any], cmd: dict[str, Any]) -> None:
+        ref = header.get("msgCounterReference")
+        pending = self._pending.pop(ref, None) if isinstance(ref, int) else None
+        result = cmd.get("resultData") or {}
+        error = result.get("errorNumber", 0)
+        if error:
+            log.info(
+                "SPINE %s: request %s answered with error %s: %s", self.peer, ref, error, result.get("description", "")
+            )
+        if pending and pending.on_done:
+            pending.on_done(int(error), str(result.get("description", "")), None)
+
+    def _on_data(self, header: dict[str, Any], function: str | None, data: Any, source: FeatureAddress) -> None:
+        ref = header.get("msgCounterReference")
+        pending = self._pending.pop(ref, None) if isinstance(ref, int) else None
+        if function == "deviceDiagnosisHeartbeatData":
+            self.device.on_heartbeat(self.peer)
+        if function == "nodeManagementDetailedDiscoveryData" and isinstance(data, dict):
+            self.remote_discovery = data
+        if function == "nodeManagementUseCaseData" and isinstance(data, dict):
+            self.remote_use_cases = data
+        if function is not None and isinstance(data, dict):
+            self.device.on_reply(self.peer, function, data)
+        if pending and pending.on_done:
+            pending.on_done(0, "", data if isinstance(data, dict) else None)
+
+    # -- notifies ------------------------------------------------------------------------
+    def _current(self, server: tuple[Entity, int]) -> dict[str, Any]:
+        if server == NODE_MANAGEMENT:
+            return {
+                "nodeManagementDetailedDiscoveryData": self.device.detailed_discovery(),
+                "nodeManagementUseCaseData": self.device.use_case_data(),
+            }
+        feature = self.device.features.get(server)
+        if feature is None:
+            return {}
+        return {name: fn.read() for name, fn in feature.functions.items() if fn.read is not None}
+
+    def _due_notifies(self) -> list[dict[str, Any]]:
+        now = self.clock.monotonic()
+        out: list[dict[str, Any]] = []
+        for sub in self.subscriptions:
+            for name, data in self._current(sub.server).items():
+                key = (sub.client, sub.server, name)
+                last_data, last_time = self._sent.get(key, (None, float("-inf")))
+                if data == last_data or now - last_time < NOTIFY_MIN_INTERVAL_S:
+                    continue
+                self._sent[key] = (data, now)
+                out.append(self._datagram("notify", sub.server, sub.client, {name: data}))
+        return out
+
+    def tick(self) -> list[dict[str, Any]]:
+        """Notifies that are due now."""
+        return self._due_notifies()
+
+    def next_deadline(self) -> float | None:
+        """When a held-back notify becomes due (changes within the last second), else None."""
+        deadlines = []
+        for sub in self.subscriptions:
+            for name, data in self._current(sub.server).items():
+                last_data, last_time = self._sent.get((sub.client, sub.server, name), (None, float("-inf")))
+                if data != last_data:
+                    deadlines.append(last_time + NOTIFY_MIN_INTERVAL_S)
+        return min(deadlines) if deadlines else None
+
+    def close(self) -> None:
+        self.device.drop_peer(self.peer)
+        self.subscriptions.clear()
+
+
+def _parse(message: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(message, dict) or not isinstance(message.get("datagram"), dict):
+        raise MalformedDatagram("no datagram object")
+    dg = message["datagram"]
+    header, payload = dg.get("header"), dg.get("payload")
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise MalformedDatagram("datagram needs header and payload")
+    for key in ("addressSource", "addressDestination", "msgCounter", "cmdClassifier"):
+        if key not in header:
+            raise MalformedDatagram(f"header lacks {key}")
+    if header["cmdClassifier"] not in ("read", "reply", "notify", "write", "call", "result"):
+        raise MalformedDatagram(f"unknown cmdClassifier {header['cmdClassifier']!r}")
+    if not isinstance(header["msgCounter"], int):
+        raise MalformedDatagram("msgCounter must be an integer")
+    try:
+        FeatureAddress.from_json(header["addressSource"])
+        FeatureAddress.from_json(header["addressDestination"])
+    except ValueError as exc:
+        raise MalformedDatagram(str(exc)) from None
+    cmds = payload.get("cmd")
+    if not isinstance(cmds, list) or not cmds or not isinstance(cmds[0], dict):
+        raise MalformedDatagram("payload.cmd must hold one command")
+    return header, cmds[0]
+
+
+def _function_of(cmd: dict[str, Any]) -> str | None:
+    if isinstance(cmd.get("function"), str):
+        return str(cmd["function"])
+    return next((k for k in cmd if k not in ("function", "filter")), None)
