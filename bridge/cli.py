@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {}
 COMMANDS["run"] = ("bridge.runtime.cli_run", "run the bridge (no -c FILE: the embedded demo)")
 COMMANDS["validate"] = ("bridge.config.cli", "check a configuration file (file:line and field on error, exit 2)")
 COMMANDS["schema"] = ("bridge.config.cli_schema", "print the JSON Schema of the configuration file")
+COMMANDS["ems"] = ("bridge.eebus.ems.cli", "the bridge's own EMS: discover, read, limit, failsafe")
 COMMANDS["ski"] = ("bridge.eebus.ship.cli.ski", "print each device's SHIP SKI, port and SHIP ID")
 COMMANDS["trust"] = ("bridge.eebus.ship.cli.trust", "trust add|remove|list SKI: EMSs the bridge accepts")
 COMMANDS["pair"] = ("bridge.eebus.ship.cli.pair", "open a pairing window, list and accept pending EMSs")
