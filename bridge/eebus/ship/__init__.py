@@ -30,7 +30,11 @@ closed.  Connections returned by `node.connect()` are not passed to
 `on_connection`: the caller owns them.  `node.ski`, `node.port` (the bound
 port) and `node.connections` describe the node.
 
-Several exposed devices in one process (the runtime): one `Identity` and
+Several exposed devices in one process (the runtime): use `hub.ShipHub`:
+`hub = ShipHub.from_config(config, state_dir, clock, on_connection)` with
+`async def on_connection(device_id, conn)`, then `await tg.start(hub.run)`;
+before cancelling, `await hub.aclose()`.  It does what follows for you.
+By hand: one `Identity` and
 one node per device, ports from `identity.stable_port(state_dir, device_id,
 configured)`, one `TrustStore` and one `pairing.Pairing` shared by all nodes
 (pass `pairing=`; the runtime then runs `pairing.run()`), and one
@@ -45,7 +49,8 @@ Codec helpers for tests and tools: `eebus_json.to_eebus/from_eebus`,
 `codec` (framing, typed messages), `statemachine` (sans-I/O, transition
 table), `identity`, `trust`, `pairing`, `tls` (pyOpenSSL memory-BIO TLS for
 both roles), `websocket` (websockets sans-I/O over that stream), `connection`,
-`node`, `mdns`, `control` (Unix control socket), `cli`.
+`node`, `hub` (all nodes of a process), `mdns`, `control` (Unix control
+socket), `cli` (`evbridge ski|trust|pair`).
 """
 
 from __future__ import annotations
@@ -59,10 +64,14 @@ from bridge.eebus.ship.trust import TrustStore
 
 if TYPE_CHECKING:
     from bridge.eebus.ship.connection import ShipConnection, ShipConnectionClosed
+    from bridge.eebus.ship.hub import DeviceSpec, ShipHub
     from bridge.eebus.ship.mdns import MdnsInfo
-    from bridge.eebus.ship.node import ShipNode
+    from bridge.eebus.ship.node import PeerAddress, ShipNode
 
 _LAZY = {
+    "ShipHub": "bridge.eebus.ship.hub",
+    "DeviceSpec": "bridge.eebus.ship.hub",
+    "PeerAddress": "bridge.eebus.ship.node",
     "ShipNode": "bridge.eebus.ship.node",
     "ShipConnection": "bridge.eebus.ship.connection",
     "ShipConnectionClosed": "bridge.eebus.ship.connection",
@@ -70,10 +79,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "DeviceSpec",
     "Identity",
     "MdnsInfo",
+    "PeerAddress",
     "ShipConnection",
     "ShipConnectionClosed",
+    "ShipHub",
     "ShipNode",
     "ShipTimeouts",
     "TrustStore",

@@ -60,12 +60,18 @@ _DIAL_DELAYS = ((0.0, 3.0), (3.0, 10.0), (10.0, 20.0))
 
 @dataclass(frozen=True, slots=True)
 class PeerAddress:
-    """A peer to dial, configured as host:port with its SKI."""
+    """A peer to dial, configured as host:port, with its SKI when known."""
 
     host: str
     port: int
-    ski: str
+    ski: str | None = None
     path: str = DEFAULT_PATH
+
+    @classmethod
+    def parse(cls, text: str, ski: str | None = None) -> PeerAddress:
+        """`host:port` or `[v6]:port`."""
+        host, _, port = text.rpartition(":")
+        return cls(host.strip("[]"), int(port), ski)
 
 
 class ShipNode:
@@ -192,7 +198,7 @@ class ShipNode:
                 control = ControlServer(self.control_socket, self.pairing, lambda: [self])
                 await tg.start(control.serve)
             for peer in self.peers:
-                self._start_dial_loop(peer.host, peer.port, normalize_ski(peer.ski), peer.path)
+                self._start_dial_loop(peer.host, peer.port, normalize_ski(peer.ski) if peer.ski else None, peer.path)
             task_status.started(self)
             await anyio.sleep_forever()
 
@@ -215,6 +221,10 @@ class ShipNode:
     async def _shielded(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(3):
             await func(*args)
+
+    def use_zeroconf(self, zeroconf: AsyncZeroconf) -> None:
+        """Share one zeroconf instance between the nodes of a process (set before `run`)."""
+        self._zeroconf = zeroconf
 
     def _require_running(self) -> anyio.abc.TaskGroup:
         if self._tg is None:
@@ -296,42 +306,52 @@ class ShipNode:
                 raise
         return channel, events, tls.peer_ski, address
 
-    def _start_dial_loop(self, host: str, port: int, ski: str, path: str) -> None:
-        if ski in self._dialing:
+    def _start_dial_loop(self, host: str, port: int, ski: str | None, path: str) -> None:
+        key = ski or f"{host}:{port}"
+        if key in self._dialing:
             return
-        self._dialing.add(ski)
-        self._require_running().start_soon(self._dial_loop, host, port, ski, path)
+        self._dialing.add(key)
+        self._require_running().start_soon(self._dial_loop, host, port, ski, path, key)
 
-    async def _dial_loop(self, host: str, port: int, ski: str, path: str) -> None:
-        """Keep one connection to a trusted peer, with ship-go's randomised pacing."""
+    async def _dial_loop(self, host: str, port: int, ski: str | None, path: str, key: str) -> None:
+        """Keep one connection to a peer, with ship-go's randomised pacing.
+
+        With a SKI (configured with it, or found by mDNS) the peer must present
+        it and is dialed only while trusted; a peer configured as host:port
+        alone is dialed and then judged by the trust store like an incoming one.
+        """
+        configured_ski = ski is not None
         attempt = 0
         try:
             while True:
                 low, high = _DIAL_DELAYS[min(attempt, len(_DIAL_DELAYS) - 1)]
                 await self.clock.sleep(self._rng.uniform(low, high))
-                existing = self._live(ski)
+                existing = self._live(ski) if ski else None
                 if existing is not None:
                     await existing.closed.wait()
                     attempt = 0
                     continue
-                if not self.pairing.trust.is_trusted(ski):
+                if ski and not self.pairing.trust.is_trusted(ski):
                     self.pairing.trust.reload()
                     attempt = min(attempt + 1, len(_DIAL_DELAYS) - 1)
                     continue
-                service = self.discovered.get(ski)
+                service = self.discovered.get(ski) if ski else None
                 target_host, target_port = (service.addresses[0], service.port) if service else (host, port)
                 attempt += 1
                 try:
                     channel, events, peer_ski, address = await self._dial(target_host, target_port, ski, path)
                 except _HANDSHAKE_ERRORS as exc:
-                    log.info("SHIP %s: dialing %s at %s:%d failed: %s", self.identity.device_id, ski,
+                    log.info("SHIP %s: dialing %s at %s:%d failed: %s", self.identity.device_id, ski or "peer",
                              target_host, target_port, exc or type(exc).__name__)  # fmt: skip
                     continue
-                completed = await self._run_connection(channel, events, Role.CLIENT, peer_ski, address, True, True)
+                ski = peer_ski
+                completed = await self._run_connection(
+                    channel, events, Role.CLIENT, peer_ski, address, True, configured_ski
+                )
                 if completed:
                     attempt = 0
         finally:
-            self._dialing.discard(ski)
+            self._dialing.discard(key)
 
     def _on_service_found(self, service: ShipService) -> None:
         self.discovered[service.ski] = service
