@@ -7,8 +7,6 @@ sockets, so each fake-time step also yields a few real milliseconds.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -23,28 +21,9 @@ from bridge.eebus.spine.link import RequestFailed
 from bridge.runtime.app import Bridge
 from bridge.runtime.eebus_wiring import run_eebus
 from bridge.usecases.lpc import LpcState
+from tests.eebus_stack import advance, free_port, until
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def advance(clock: FakeClock, seconds: float, step: float = 1.0) -> None:
-    elapsed = 0.0
-    while elapsed < seconds:
-        clock.advance(step)
-        elapsed += step
-        await anyio.sleep(0.003)
-
-
-async def until(predicate: Callable[[], bool], clock: FakeClock, limit_s: float = 10.0) -> None:
-    with anyio.fail_after(limit_s):
-        while not predicate():
-            await advance(clock, 0.5, 0.5)
 
 
 @pytest.fixture

@@ -82,6 +82,10 @@ class Feature:
     role: str  # server | client | special
     functions: dict[str, Function] = field(default_factory=dict)
 
+    @property
+    def entity_feature(self) -> tuple[Entity, int]:
+        return (self.entity, self.feature)
+
     def add(self, name: str, read: Reader | None, write: Writer | None = None) -> Feature:
         self.functions[name] = Function(name, read, write)
         return self
