@@ -87,6 +87,9 @@ class ControlServer:
             return {"ok": True, **self._dispatch(str(request.get("cmd", "")), request)}
         except (ValueError, InvalidSki, KeyError, TypeError) as exc:
             return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # e.g. the trust file cannot be written: answer, keep serving
+            log.exception("SHIP control request failed")
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def _dispatch(self, cmd: str, request: dict[str, Any]) -> dict[str, Any]:
         pairing = self.pairing

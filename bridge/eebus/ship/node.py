@@ -332,7 +332,6 @@ class ShipNode:
                     attempt = 0
                     continue
                 if ski and not self.pairing.trust.is_trusted(ski):
-                    self.pairing.trust.reload()
                     attempt = min(attempt + 1, len(_DIAL_DELAYS) - 1)
                     continue
                 service = self.discovered.get(ski) if ski else None
@@ -408,6 +407,8 @@ class ShipNode:
         conn.notify_app = notify_app
         try:
             await conn.run(events)
+        except Exception:  # a bug in one connection must not take the node and its other connections down
+            log.exception("SHIP %s: connection with %s failed unexpectedly", self.identity.device_id, conn.peer_ski)
         finally:
             if conn.pairing_tokens and not conn.completed.is_set():
                 log.warning("SHIP %s: refused peer SKI %s from %s: not trusted (%s)", self.identity.device_id,

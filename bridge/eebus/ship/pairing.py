@@ -29,6 +29,7 @@ from bridge.clock import Clock, wait_event
 from bridge.eebus.ship.ski import normalize_ski
 from bridge.eebus.ship.statemachine import TrustDecision
 from bridge.eebus.ship.trust import TrustStore
+from bridge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,15 @@ class Pairing:
 
     # ---------------------------------------------------------------- decisions
 
+    def _reload(self) -> None:
+        """Re-read the trust file; a broken file is logged and the last good set stays in force."""
+        try:
+            self.trust.reload()
+        except ConfigError as exc:
+            log.error("SHIP trust store not reloaded: %s", exc)
+
     def decide(self, ski: str) -> TrustDecision:
-        self.trust.reload()
+        self._reload()
         if self.trust.is_trusted(ski):
             return TrustDecision.TRUSTED
         if self.window_open:
@@ -143,7 +151,7 @@ class Pairing:
 
     def trust_changed(self) -> int:
         """The trust file changed (e.g. `evbridge trust add`): release pending peers that are now trusted."""
-        self.trust.reload()
+        self._reload()
         return self._approve_trusted()
 
     def _approve_trusted(self, only: str | None = None) -> int:

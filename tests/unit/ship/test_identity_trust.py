@@ -139,3 +139,13 @@ def test_txt_record_has_every_key_in_order() -> None:
     assert list(txt) == ["txtvers", "id", "path", "ski", "register", "brand", "model", "type", "serial", "cat"]
     assert txt["txtvers"] == "1" and txt["path"] == "/ship/" and txt["ski"] == SKI
     assert txt["register"] == "false" and txt["cat"] == "3"
+
+
+def test_broken_trust_file_keeps_the_last_good_set(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = TrustStore.in_state_dir(tmp_path)
+    store.add(SKI)
+    pairing = Pairing(store, FakeClock())
+    assert store.path is not None
+    store.path.write_text("{ broken")
+    assert pairing.decide(SKI) is TrustDecision.TRUSTED
+    assert "trust store not reloaded" in caplog.text
