@@ -141,8 +141,8 @@ class SpineSession:
         cls = header["cmdClassifier"]
         try:
             out = self._dispatch(cls, header, cmd, source)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("SPINE from %s: bad %s: %s", self.peer, cls, exc)
+        except Exception as exc:  # why: one bad datagram must never end the connection or the process
+            log.warning("SPINE from %s: bad %s: %s: %s", self.peer, cls, type(exc).__name__, exc)
             out = (
                 [self._result(header, ERR_GENERAL, f"malformed {cls}: {exc}")]
                 if cls in ("read", "write", "call")
