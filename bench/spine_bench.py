@@ -143,12 +143,9 @@ def main() -> None:
     spine, direct = anyio.run(write_latency, args.writes, backend="asyncio")
     ms = 1000
     print(f"LPC write → Command over {args.writes} writes (SPINE datagram in, includes journal + state fsync):")
-    print(
-        f"  SPINE:    p50 {percentile(spine, 50) * ms:.3f} ms  p99 {percentile(spine, 99) * ms:.3f} ms  mean {statistics.mean(spine) * ms:.3f} ms"
-    )
-    print(
-        f"  baseline: p50 {percentile(direct, 50) * ms:.3f} ms  p99 {percentile(direct, 99) * ms:.3f} ms  (ExposedDevice.write_limit directly)"
-    )
+    for name, values in (("SPINE", spine), ("baseline (ExposedDevice.write_limit directly)", direct)):
+        p50, p99, mean = percentile(values, 50) * ms, percentile(values, 99) * ms, statistics.mean(values) * ms
+        print(f"  {name}: p50 {p50:.3f} ms  p99 {p99:.3f} ms  mean {mean:.3f} ms")
     print(f"  ratio p50 {percentile(spine, 50) / percentile(direct, 50):.2f}")
     rate, size = notify_rate()
     print(f"notifies per second, one connection (12 measurements, EEBus JSON encoded, {size} bytes each): {rate:,.0f}")
