@@ -135,3 +135,32 @@ async def test_local_limit_only_reduces(tmp_path: Path) -> None:
         await clock.run_for(2)
         assert physics(bridge, "garage").setpoint_a == 7
         tg.cancel_scope.cancel()
+
+
+def test_group_device_sums_member_measurements() -> None:
+    from datetime import UTC, datetime
+
+    from bridge.model import AcMeasurement, ChargerSnapshot, ChargingState, DeviceState, OperatingState
+    from bridge.runtime.eebus_wiring import sum_snapshots
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    three = ChargerSnapshot(
+        charger_id="a",
+        timestamp=t,
+        charging_state=ChargingState.CHARGING,
+        measurement=AcMeasurement(current_per_phase_a=(10, 10, 10), voltage_per_phase_v=(230, 230, 230), energy_wh=100),
+    )
+    one = ChargerSnapshot(
+        charger_id="b",
+        timestamp=t,
+        measurement=AcMeasurement(power_w=2300, current_per_phase_a=(10, 0, 0), energy_wh=50),
+        device_state=DeviceState(operating_state=OperatingState.FAILURE, last_error_code="E1"),
+    )
+    total = sum_snapshots("g", [three, one])
+    assert total is not None
+    assert total.measurement.power_w == 6900 + 2300
+    assert total.measurement.current_per_phase_a == (20, 10, 10)
+    assert total.measurement.energy_wh == 150
+    assert total.device_state.operating_state is OperatingState.FAILURE and total.device_state.last_error_code == "E1"
+    assert sum_snapshots("g", [None, None]) is None
+    assert sum_snapshots("g", [three, None]).available is False  # type: ignore[union-attr]
