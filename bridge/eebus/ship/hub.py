@@ -59,6 +59,28 @@ def interface_addresses(name: str) -> list[str]:
     ]
 
 
+def device_specs(config: Any) -> list[DeviceSpec]:
+    """The exposed devices of a `bridge.config` BridgeConfig: chargers, or groups in group mode."""
+    eebus = config.eebus
+    group_mode = getattr(eebus, "mode", "per-charger") == "group"
+    chargers = {c.id: c for c in config.chargers}
+    devices = []
+    for item in config.groups if group_mode else config.chargers:
+        adapter = getattr(item, "adapter", None) or {}
+        serial = str(adapter.get("serial", "")) if isinstance(adapter, dict) else ""
+        model = getattr(item, "name", None) or (adapter.get("type") if isinstance(adapter, dict) else None)
+        if group_mode and not serial:
+            serial = ",".join(str(chargers[c].id) for c in getattr(item, "chargers", []) if c in chargers)[:32]
+        info = MdnsInfo(
+            brand=getattr(eebus, "brand", "evbridge"),
+            model=str(model or "evbridge"),
+            device_type=getattr(eebus, "device_type", "ChargingStation"),
+            serial=serial,
+        )
+        devices.append(DeviceSpec(str(item.id), getattr(getattr(item, "eebus", None), "port", None), info))
+    return devices
+
+
 class ShipHub:
     """Owns the nodes; see the module docstring."""
 
@@ -113,22 +135,7 @@ class ShipHub:
     ) -> ShipHub:
         """Build from a `bridge.config` BridgeConfig (read by attribute, so it tolerates added fields)."""
         eebus = config.eebus
-        group_mode = getattr(eebus, "mode", "per-charger") == "group"
-        chargers = {c.id: c for c in config.chargers}
-        devices = []
-        for item in config.groups if group_mode else config.chargers:
-            adapter = getattr(item, "adapter", None) or {}
-            serial = str(adapter.get("serial", "")) if isinstance(adapter, dict) else ""
-            model = getattr(item, "name", None) or (adapter.get("type") if isinstance(adapter, dict) else None)
-            if group_mode and not serial:
-                serial = ",".join(str(chargers[c].id) for c in getattr(item, "chargers", []) if c in chargers)[:32]
-            info = MdnsInfo(
-                brand=getattr(eebus, "brand", "evbridge"),
-                model=str(model or "evbridge"),
-                device_type=getattr(eebus, "device_type", "ChargingStation"),
-                serial=serial,
-            )
-            devices.append(DeviceSpec(str(item.id), getattr(getattr(item, "eebus", None), "port", None), info))
+        devices = device_specs(config)
         mdns_config = getattr(eebus, "mdns", None)
         interface = getattr(mdns_config, "interface", None)
         options: dict[str, Any] = {

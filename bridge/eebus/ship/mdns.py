@@ -81,6 +81,22 @@ def txt_record(info: MdnsInfo, ship_id: str, ski: str) -> dict[str, str]:
     return txt
 
 
+def qr_text(info: MdnsInfo, ship_id: str, ski: str) -> str:
+    """The pairing QR code text of SHIP's installation requirements (optional fields only when set)."""
+
+    def clean(value: str) -> str:
+        return value.replace(";", "")
+
+    parts = [f"SKI:{normalize_ski(ski)}", f"ID:{clean(ship_id)}"]
+    fields = (("BRAND", info.brand), ("TYPE", info.device_type), ("MODEL", info.model), ("SERIAL", info.serial))
+    for key, value in fields:
+        if value:
+            parts.append(f"{key}:{clean(value)}")
+    if info.categories:
+        parts.append("CAT:" + ",".join(str(c) for c in info.categories))
+    return "SHIP;" + ";".join(parts) + ";ENDSHIP;"
+
+
 def parse_service(info: ServiceInfo, own_ski: str | None = None) -> ShipService | None:
     """ship-go's rules for accepting a browsed record; None when it would ignore it."""
     props: dict[str, str] = {}

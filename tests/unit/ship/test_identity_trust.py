@@ -149,3 +149,14 @@ def test_broken_trust_file_keeps_the_last_good_set(tmp_path: Path, caplog: pytes
     store.path.write_text("{ broken")
     assert pairing.decide(SKI) is TrustDecision.TRUSTED
     assert "trust store not reloaded" in caplog.text
+
+
+def test_qr_text_as_ship_installation_requirements() -> None:
+    from bridge.eebus.ship.mdns import qr_text
+
+    info = MdnsInfo(brand="Acme", model="WB;1", device_type="ChargingStation", serial="0001", categories=(3,))
+    assert qr_text(info, "Acme-WB1-0001", SKI.upper()) == (
+        f"SHIP;SKI:{SKI};ID:Acme-WB1-0001;BRAND:Acme;TYPE:ChargingStation;MODEL:WB1;SERIAL:0001;CAT:3;ENDSHIP;"
+    )
+    bare = MdnsInfo(brand="", model="", device_type="", categories=())
+    assert qr_text(bare, "x", SKI) == f"SHIP;SKI:{SKI};ID:x;ENDSHIP;"

@@ -46,16 +46,6 @@ def state_dir(args: argparse.Namespace, config: Any | None = None) -> Path:
     return default_state_dir()
 
 
-def config_devices(config: Any | None) -> list[tuple[str, int | None]]:
-    """(device id, configured SHIP port) of every exposed device: chargers, or groups in group mode."""
-    if config is None:
-        return []
-    eebus = getattr(config, "eebus", None)
-    mode = getattr(eebus, "mode", "per-charger")
-    items = getattr(config, "groups" if mode == "group" else "chargers", None) or []
-    return [(str(item.id), getattr(getattr(item, "eebus", None), "port", None)) for item in items]
-
-
 def config_port_base(config: Any | None) -> int:
     from bridge.eebus.ship.identity import DEFAULT_SHIP_PORT
 

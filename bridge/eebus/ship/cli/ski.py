@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from bridge.eebus.ship.cli import add_common_arguments, config_devices, config_port_base, load_config, state_dir
+from bridge.eebus.ship.cli import add_common_arguments, config_port_base, load_config, state_dir
 from bridge.eebus.ship.identity import Identity, ship_dir, stable_port
+from bridge.eebus.ship.mdns import MdnsInfo, qr_text
 from bridge.eebus.ship.ski import format_ski_grouped
 from bridge.errors import ConfigError
 
@@ -22,8 +23,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args)
         root = state_dir(args, config)
-        configured = dict(config_devices(config))
-        devices = [args.device] if args.device else list(configured)
+        specs = {}
+        if config is not None:
+            from bridge.eebus.ship.hub import device_specs
+
+            specs = {spec.device_id: spec for spec in device_specs(config)}
+        devices = [args.device] if args.device else list(specs)
         if not devices:
             devices = sorted(p.name for p in (ship_dir(root) / "devices").glob("*") if p.is_dir())
         if not devices:
@@ -31,13 +36,16 @@ def run(args: argparse.Namespace) -> int:
             return 1
         for device in devices:
             identity = Identity.load_or_create(root, device)
-            port = stable_port(root, device, configured.get(device), base=config_port_base(config))
+            spec = specs.get(device)
+            port = stable_port(root, device, spec.port if spec else None, base=config_port_base(config))
+            qr = qr_text(spec.mdns if spec else MdnsInfo(), identity.ship_id, identity.ski)
             if args.json:
-                print(json.dumps({"device": device, "ski": identity.ski, "port": port, "ship_id": identity.ship_id}))
+                row = {"device": device, "ski": identity.ski, "port": port, "ship_id": identity.ship_id, "qr": qr}
+                print(json.dumps(row))
             else:
                 print(f"{device}: SKI {identity.ski}  ({format_ski_grouped(identity.ski)})")
                 print(f"    port {port}  SHIP ID {identity.ship_id}")
-                print(f"    QR   SHIP;SKI:{identity.ski};ID:{identity.ship_id};ENDSHIP;")
+                print(f"    QR   {qr}")
     except ConfigError as exc:
         print(f"evbridge ski: {exc}", file=sys.stderr)
         return 2
