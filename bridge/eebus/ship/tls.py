@@ -130,16 +130,33 @@ class TlsStream(anyio.abc.ByteStream):
     def cipher(self) -> str | None:
         return self._conn.get_cipher_name()
 
+    def _drain(self) -> bytes:
+        """Everything OpenSSL has queued for the network (synchronous: no other task can interleave)."""
+        chunks = []
+        while True:
+            try:
+                out = self._conn.bio_read(_CHUNK)
+            except SSL.WantReadError:
+                break
+            if not out:
+                break
+            chunks.append(out)
+        return b"".join(chunks)
+
     async def _flush(self) -> None:
-        async with self._send_lock:
-            while True:
-                try:
-                    out = self._conn.bio_read(_CHUNK)
-                except SSL.WantReadError:
-                    return
-                if not out:
-                    return
-                await self.transport.send(out)
+        """Send what OpenSSL queued.  Draining happens before queueing on the (FIFO) lock, so bytes go out
+        in the order OpenSSL produced them; with nothing to send there is no lock and no extra loop turn."""
+        data = self._drain()
+        if not data:
+            return
+        if self._send_lock.locked():
+            await self._send_lock.acquire()
+        else:
+            self._send_lock.acquire_nowait()
+        try:
+            await self.transport.send(data)
+        finally:
+            self._send_lock.release()
 
     async def _flush_quietly(self) -> None:
         try:
