@@ -28,7 +28,9 @@ configured peers) that reached data exchange; when it returns the connection
 stays open until closed by either side; when it raises, the connection is
 closed.  Connections returned by `node.connect()` are not passed to
 `on_connection`: the caller owns them.  `node.ski`, `node.port` (the bound
-port) and `node.connections` describe the node.
+port) and `node.connections` describe the node.  Read datagrams promptly:
+while a connection's inbox (1024 datagrams) is full it stops reading the
+socket (backpressure), which also delays its pong answers.
 
 Several exposed devices in one process (the runtime): use `hub.ShipHub`:
 `hub = ShipHub.from_config(config, state_dir, clock, on_connection)` with
