@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.clock import SystemClock
 from bridge.config.model import BridgeConfig
-from bridge.config.yamlpos import Path_, PositionedDocument, format_path, load_positioned
+from bridge.yamlpos import Path_, PositionedDocument, format_path, load_positioned
 from bridge.errors import ConfigError
 from bridge.ports import AdapterDeps, AdapterRegistry
 
