@@ -289,7 +289,7 @@ class OcppCharger:
         value = self._limit(session)
         tx_active = self._tx_id(session) is not None
         chain = strategy.attempts(self.vendor, session.config, tx_active)
-        if self._attempt in chain:  # start with what worked last time
+        if self._attempt in chain and self._attempt.purpose is chain[0].purpose:  # start with what worked last time
             chain.remove(self._attempt)
             chain.insert(0, self._attempt)
         tries = 0

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from bridge.model import ChargingState, IdentificationType
-from tests.integration.ocpp_helpers import bridge_with_sims, command, wait_for
+from tests.integration.test_ocpp_helpers import bridge_with_sims, command, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,9 @@ async def test_boot_transaction_meter_and_limit(tmp_path: Path, version: str) ->
             assert applied.current_a == pytest.approx(10.3)  # rounded down, never above
             assert station.core.effective_limit_a() == pytest.approx(10.3)
             await station.cp.send_meter()  # type: ignore[union-attr]
-            await wait_for(lambda: session.connector(1).current_a[0] is not None and session.connector(1).current_a[0] <= 10.3)
+            await wait_for(
+                lambda: session.connector(1).current_a[0] is not None and session.connector(1).current_a[0] <= 10.3
+            )
             snap = await charger.read()
             assert snap.ev_connected is True
             assert snap.measurement.current_per_phase_a == (10.3, 10.3, 10.3)
@@ -53,4 +55,6 @@ async def test_boot_transaction_meter_and_limit(tmp_path: Path, version: str) ->
             await charger.apply(command("cp1", None, pause=True))
             assert station.core.effective_limit_a() == 0.0
             await station.cp.stop_transaction()  # type: ignore[union-attr]
-            await wait_for(lambda: session.connector(1).session is not None and session.connector(1).session.ended_at is not None)
+            await wait_for(
+                lambda: session.connector(1).session is not None and session.connector(1).session.ended_at is not None
+            )
