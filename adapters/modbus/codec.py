@@ -60,11 +60,11 @@ def decode(mapping: Mapping, point: Point, words: list[int]) -> int | float | st
     """Engineering value: scaled number, enum label, or text; None for a NaN float."""
     raw = decode_raw(mapping, point, words)
     if isinstance(raw, str):
-        return raw
+        return point.enum.get(raw, f"unknown:{raw}") if point.enum is not None else raw  # type: ignore[call-overload]
     if isinstance(raw, float) and math.isnan(raw):
         return None
     if point.enum is not None:
-        return point.enum.get(int(raw), f"unknown:{int(raw)}")
+        return point.enum.get(int(raw), f"unknown:{int(raw)}")  # type: ignore[call-overload]
     return raw * point.scale if point.scale != 1 else raw
 
 

@@ -72,7 +72,7 @@ class Point(BaseModel):
     count: int | None = Field(default=None, ge=1, le=125)
     scale: float = 1.0
     unit: str | None = None
-    enum: dict[int, str] | None = None
+    enum: dict[int, str] | dict[str, str] | None = None  # raw number (or text of a string point) → label
     access: Literal["r", "w", "rw"] = "r"
     write_function: Literal[5, 6, 15, 16] | None = None
     min: float | None = None

@@ -142,7 +142,8 @@ class ModbusWallboxSim:
             reverse = {label: raw for raw, label in point.enum.items()}
             if value not in reverse:
                 return
-            value = reverse[value] * point.scale
+            raw = reverse[value]
+            value = raw if isinstance(raw, str) else raw * point.scale
         for i, word in enumerate(sim_words(point, self.mapping, value)):
             self.registers[(self.mapping.unit_of(point), point.table, point.address + i)] = word
 
@@ -153,7 +154,11 @@ class ModbusWallboxSim:
         self._put(
             PointName.STATUS, state if state != "suspended_ev" or self._has_status("suspended_ev") else "suspended_evse"
         )
-        self._put(PointName.PLUG, "connected" if p.ev else "disconnected")
+        status, plug = self.mapping.points.get(PointName.STATUS), self.mapping.points.get(PointName.PLUG)
+        if plug is not None and not (
+            status is not None and (status.table, status.address) == (plug.table, plug.address)
+        ):
+            self._put(PointName.PLUG, "connected" if p.ev else "disconnected")
         self._put(PointName.POWER, round(p.power_w))
         self._put(PointName.ENERGY, round(p.energy_wh, 1))
         for i, name in enumerate((PointName.CURRENT_L1, PointName.CURRENT_L2, PointName.CURRENT_L3)):
