@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 
 from adapters.sim.ocpp_schedule import MAX, Profile, ProfileStore
 from adapters.sim.physics import EvProfile, WallboxPhysics
-from bridge.clock import Clock
+from bridge.clock import Clock, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class SimChargePoint16(ocpp.v16.ChargePoint):  # type: ignore[misc]
         connector_id: int | None = None,
         charging_profile_purpose: str | None = None,
         stack_level: int | None = None,
-    ) -> Any:  # noqa: A002
+    ) -> Any:
         n = self.core.store.clear(id, connector_id, charging_profile_purpose)
         return r16.ClearChargingProfile(status="Accepted" if n else "Unknown")
 
@@ -374,9 +374,11 @@ class SimChargePoint201(ocpp.v201.ChargePoint):  # type: ignore[misc]
         for item in set_variable_data:
             key = (item["component"]["name"], item["variable"]["name"])
             status = "Accepted"
-            if key not in self.variables or key[0] == "SmartChargingCtrlr":
-                status = "Rejected"
-            elif key[1] == "TxUpdatedMeasurands" and self.core.quirks.meter_config_readonly:
+            if (
+                key not in self.variables
+                or key[0] == "SmartChargingCtrlr"
+                or (key[1] == "TxUpdatedMeasurands" and self.core.quirks.meter_config_readonly)
+            ):
                 status = "Rejected"
             else:
                 self.variables[key] = item["attribute_value"]
@@ -505,14 +507,13 @@ class SimStation:
         assert self.cp is not None
         try:
             await self.cp.start()
-        except Exception as exc:  # noqa: BLE001 - the connection ended
+        except Exception as exc:
             log.info("%s: connection ended (%s)", self.cp_id, type(exc).__name__)
         tg.cancel_scope.cancel()
 
     async def _meter_loop(self) -> None:
         while self.cp is not None:
-            with anyio.move_on_after(self.core.meter_interval_s):
-                await self.cp.triggered.wait()
+            await wait_event(self.core.clock, self.cp.triggered, self.core.meter_interval_s)
             self.cp.triggered = anyio.Event()
             await self.cp.send_meter()
 
