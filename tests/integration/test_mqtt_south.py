@@ -1,0 +1,181 @@
+"""Southbound MQTT against a real mosquitto: the go-e mapping reads and controls the go-e simulator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from adapters.mqtt.adapter import MqttCharger
+from adapters.mqtt.factory import MqttFactory
+from adapters.sim.mqtt_charger import GoeSimConfig, MqttChargerSimulator
+from bridge.clock import SystemClock
+from bridge.errors import ChargerUnreachable
+from bridge.model import ChargerSnapshot, ChargingState, Command
+from bridge.mqttio import LinkSettings, TlsSettings
+from bridge.ports import AdapterDeps
+from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, start_broker
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = start_broker(tmp_path / "broker")
+    yield b
+    b.stop()
+
+
+def _link(broker: Mosquitto, **extra: Any) -> LinkSettings:
+    return LinkSettings("127.0.0.1", broker.port, **extra)
+
+
+@asynccontextmanager
+async def running(
+    broker: Mosquitto, tmp_path: Path, options: dict[str, Any], sim_link: LinkSettings, serial: str = "000042"
+) -> AsyncIterator[tuple[MqttCharger, MqttChargerSimulator, MqttFactory]]:
+    clock = SystemClock()
+    sim = MqttChargerSimulator(sim_link, clock, [GoeSimConfig(serial=serial)], publish_interval_s=0.1)
+    factory = MqttFactory(AdapterDeps(clock=clock, state_dir=tmp_path))
+    async with anyio.create_task_group() as tg, factory:
+        await tg.start(sim.run)
+        validated = factory.validate_options(
+            {"type": "mqtt", "mapping": "goe", "variables": {"serial": serial}, "port": broker.port, **options}
+        )
+        charger = factory.create("wb1", validated)
+        yield charger, sim, factory
+        tg.cancel_scope.cancel()
+
+
+async def first_snapshot(charger: MqttCharger, timeout: float = 5.0) -> ChargerSnapshot:
+    with anyio.fail_after(timeout):
+        while True:
+            try:
+                snap = await charger.read()
+                if snap.measurement.power_w is not None and snap.charging_state is not ChargingState.UNKNOWN:
+                    return snap
+            except ChargerUnreachable:
+                pass
+            await anyio.sleep(0.05)
+
+
+async def test_goe_read_and_control(broker: Mosquitto, tmp_path: Path) -> None:
+    async with running(broker, tmp_path, {}, _link(broker)) as (charger, sim, _):
+        snap = await first_snapshot(charger)
+        device = sim.device("000042")
+        assert snap.available
+        assert snap.manufacturer.vendor == "go-e" and snap.manufacturer.serial == "000042"
+        assert snap.ev_connected is True
+        with anyio.fail_after(5):
+            while (await charger.read()).measurement.power_w != pytest.approx(16 * 230 * 3, rel=0.01):
+                await anyio.sleep(0.05)
+        snap = await charger.read()
+        assert snap.charging_state is ChargingState.CHARGING
+        assert snap.measurement.current_per_phase_a == pytest.approx((16.0, 16.0, 16.0))
+        assert snap.applied.current_a == 16.0
+
+        # limit to 10.7 A: rounded down to 10 A on the wire, confirmed through `amp`
+        applied = await charger.apply(Command(charger_id="wb1", current_a=(10.7, 10.7, 10.7)))
+        assert applied.current_a == 10.0 and applied.enabled is True
+        assert device.physics.setpoint_a == 10.0 and device.frc == 2
+        with anyio.fail_after(5):
+            while (await charger.read()).measurement.power_w != pytest.approx(10 * 230 * 3, rel=0.01):
+                await anyio.sleep(0.05)
+
+        # pause: frc=1, confirmed through `alw`
+        applied = await charger.apply(Command(charger_id="wb1", pause=True))
+        assert applied.enabled is False
+        assert device.frc == 1 and device.physics.enabled is False
+        with anyio.fail_after(5):
+            while (await charger.read()).charging_state is ChargingState.CHARGING:
+                await anyio.sleep(0.05)
+        assert (await charger.read()).charging_state is ChargingState.SUSPENDED_EVSE
+
+        # below the minimum current means pause, never a current under 6 A
+        await charger.apply(Command(charger_id="wb1", current_a=(16, 16, 16)))
+        assert device.frc == 2
+        await charger.apply(Command(charger_id="wb1", current_a=(4, 4, 4)))
+        assert device.frc == 1 and device.physics.setpoint_a == 16.0
+        assert sim.rejected == []
+
+
+async def test_malformed_payloads_mark_stale_and_process_stays_up(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with running(broker, tmp_path, {"stale_after_s": 0.6}, _link(broker)) as (charger, sim, factory):
+        await first_snapshot(charger)
+        sim.device("000042").malformed = True
+        with anyio.fail_after(5):
+            while (await charger.read()).available:
+                await anyio.sleep(0.05)
+        snap = await charger.read()
+        assert snap.available is False
+        assert snap.measurement.power_w is not None  # last known values are kept, marked unavailable
+        assert any("malformed payload" in r.getMessage() for r in caplog.records)
+        assert factory.links()[0].connected  # the connection survived the garbage
+        # the device recovers: good payloads make the charger available again
+        sim.device("000042").malformed = False
+        with anyio.fail_after(5):
+            while not (await charger.read()).available:
+                await anyio.sleep(0.05)
+
+
+async def test_password_connection(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker", "password")
+    try:
+        opts = {"username": USERNAME, "password": PASSWORD}
+        sim_link = _link(broker, username=USERNAME, password=PASSWORD)
+        async with running(broker, tmp_path, opts, sim_link) as (charger, _sim, _):
+            snap = await first_snapshot(charger)
+            assert snap.available
+        # a wrong password never gets a session: reads say unreachable, nothing crashes
+        async with running(broker, tmp_path, {"username": USERNAME, "password": "wrong"}, sim_link) as (c2, _s, f):
+            await anyio.sleep(0.5)
+            assert not f.links()[0].connected
+            with pytest.raises(ChargerUnreachable):
+                await c2.read()
+    finally:
+        broker.stop()
+
+
+async def test_tls_connection(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker", "tls")
+    assert broker.tls is not None
+    try:
+        tls = {"ca_file": str(broker.tls.ca_file)}
+        opts = {"username": USERNAME, "password": PASSWORD, "tls": tls}
+        sim_link = _link(broker, username=USERNAME, password=PASSWORD, tls=TlsSettings(ca_file=broker.tls.ca_file))
+        async with running(broker, tmp_path, opts, sim_link) as (charger, sim, _):
+            snap = await first_snapshot(charger)
+            assert snap.available
+            await charger.apply(Command(charger_id="wb1", current_a=(8, 8, 8)))
+            assert sim.device("000042").physics.setpoint_a == 8.0
+        # without the CA the broker's certificate is not trusted: no session
+        async with running(broker, tmp_path, {**opts, "tls": {}}, sim_link) as (c2, _s, f):
+            await anyio.sleep(0.5)
+            assert not f.links()[0].connected
+    finally:
+        broker.stop()
+
+
+async def test_broker_restart_southbound_reconnects(broker: Mosquitto, tmp_path: Path) -> None:
+    async with running(broker, tmp_path, {}, _link(broker, backoff_initial_s=0.05, backoff_max_s=0.2)) as (
+        charger,
+        sim,
+        factory,
+    ):
+        await first_snapshot(charger)
+        link = factory.links()[0]
+        before = link.connects
+        broker.restart()
+        with anyio.fail_after(10):
+            while link.connects == before or not link.connected:
+                await anyio.sleep(0.05)
+        await charger.apply(Command(charger_id="wb1", current_a=(7, 7, 7)))
+        assert sim.device("000042").physics.setpoint_a == 7.0
