@@ -13,10 +13,12 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import anyio
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -170,3 +172,12 @@ def start_broker(directory: Path, mode: Mode = "plain") -> Mosquitto:
     broker = Mosquitto(directory, mode)
     broker.start()
     return broker
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0, step_s: float = 0.05) -> None:
+    """Poll `check` (bounded: at most within_s/step_s tries) until it holds; fail the test otherwise."""
+    for _ in range(max(1, int(within_s / step_s))):
+        if await check():
+            return
+        await anyio.sleep(step_s)
+    pytest.fail(f"condition not reached within {within_s} s")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from bridge.errors import ChargerUnreachable
 from bridge.model import ChargerSnapshot, ChargingState, Command
 from bridge.mqttio import LinkSettings, TlsSettings
 from bridge.ports import AdapterDeps
-from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, start_broker
+from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, eventually, start_broker
 
 pytestmark = pytest.mark.anyio
 
@@ -52,16 +52,30 @@ async def running(
         tg.cancel_scope.cancel()
 
 
-async def first_snapshot(charger: MqttCharger, timeout: float = 5.0) -> ChargerSnapshot:
-    with anyio.fail_after(timeout):
-        while True:
-            try:
-                snap = await charger.read()
-                if snap.measurement.power_w is not None and snap.charging_state is not ChargingState.UNKNOWN:
-                    return snap
-            except ChargerUnreachable:
-                pass
-            await anyio.sleep(0.05)
+async def until(charger: MqttCharger, pred: Callable[[ChargerSnapshot], bool], within_s: float = 5) -> None:
+    async def check() -> bool:
+        return pred(await charger.read())
+
+    await eventually(check, within_s)
+
+
+async def until_true(pred: Callable[[], bool], within_s: float = 5) -> None:
+    async def check() -> bool:
+        return pred()
+
+    await eventually(check, within_s)
+
+
+async def first_snapshot(charger: MqttCharger) -> ChargerSnapshot:
+    async def _ok() -> bool:
+        try:
+            snap = await charger.read()
+        except ChargerUnreachable:
+            return False
+        return snap.measurement.power_w is not None and snap.charging_state is not ChargingState.UNKNOWN
+
+    await eventually(_ok, 5)
+    return await charger.read()
 
 
 async def test_goe_read_and_control(broker: Mosquitto, tmp_path: Path) -> None:
@@ -71,9 +85,7 @@ async def test_goe_read_and_control(broker: Mosquitto, tmp_path: Path) -> None:
         assert snap.available
         assert snap.manufacturer.vendor == "go-e" and snap.manufacturer.serial == "000042"
         assert snap.ev_connected is True
-        with anyio.fail_after(5):
-            while (await charger.read()).measurement.power_w != pytest.approx(16 * 230 * 3, rel=0.01):
-                await anyio.sleep(0.05)
+        await until(charger, lambda s: s.measurement.power_w == pytest.approx(16 * 230 * 3, rel=0.01), 5)
         snap = await charger.read()
         assert snap.charging_state is ChargingState.CHARGING
         assert snap.measurement.current_per_phase_a == pytest.approx((16.0, 16.0, 16.0))
@@ -83,17 +95,13 @@ async def test_goe_read_and_control(broker: Mosquitto, tmp_path: Path) -> None:
         applied = await charger.apply(Command(charger_id="wb1", current_a=(10.7, 10.7, 10.7)))
         assert applied.current_a == 10.0 and applied.enabled is True
         assert device.physics.setpoint_a == 10.0 and device.frc == 2
-        with anyio.fail_after(5):
-            while (await charger.read()).measurement.power_w != pytest.approx(10 * 230 * 3, rel=0.01):
-                await anyio.sleep(0.05)
+        await until(charger, lambda s: s.measurement.power_w == pytest.approx(10 * 230 * 3, rel=0.01), 5)
 
         # pause: frc=1, confirmed through `alw`
         applied = await charger.apply(Command(charger_id="wb1", pause=True))
         assert applied.enabled is False
         assert device.frc == 1 and device.physics.enabled is False
-        with anyio.fail_after(5):
-            while (await charger.read()).charging_state is ChargingState.CHARGING:
-                await anyio.sleep(0.05)
+        await until(charger, lambda s: s.charging_state is not ChargingState.CHARGING, 5)
         assert (await charger.read()).charging_state is ChargingState.SUSPENDED_EVSE
 
         # below the minimum current means pause, never a current under 6 A
@@ -111,9 +119,7 @@ async def test_malformed_payloads_mark_stale_and_process_stays_up(
     async with running(broker, tmp_path, {"stale_after_s": 0.6}, _link(broker)) as (charger, sim, factory):
         await first_snapshot(charger)
         sim.device("000042").malformed = True
-        with anyio.fail_after(5):
-            while (await charger.read()).available:
-                await anyio.sleep(0.05)
+        await until(charger, lambda s: not s.available, 5)
         snap = await charger.read()
         assert snap.available is False
         assert snap.measurement.power_w is not None  # last known values are kept, marked unavailable
@@ -121,9 +127,7 @@ async def test_malformed_payloads_mark_stale_and_process_stays_up(
         assert factory.links()[0].connected  # the connection survived the garbage
         # the device recovers: good payloads make the charger available again
         sim.device("000042").malformed = False
-        with anyio.fail_after(5):
-            while not (await charger.read()).available:
-                await anyio.sleep(0.05)
+        await until(charger, lambda s: s.available, 5)
 
 
 async def test_password_connection(tmp_path: Path) -> None:
@@ -157,7 +161,7 @@ async def test_tls_connection(tmp_path: Path) -> None:
             await charger.apply(Command(charger_id="wb1", current_a=(8, 8, 8)))
             assert sim.device("000042").physics.setpoint_a == 8.0
         # without the CA the broker's certificate is not trusted: no session
-        async with running(broker, tmp_path, {**opts, "tls": {}}, sim_link) as (c2, _s, f):
+        async with running(broker, tmp_path, {**opts, "tls": {}}, sim_link) as (_c2, _s, f):
             await anyio.sleep(0.5)
             assert not f.links()[0].connected
     finally:
@@ -174,8 +178,6 @@ async def test_broker_restart_southbound_reconnects(broker: Mosquitto, tmp_path:
         link = factory.links()[0]
         before = link.connects
         broker.restart()
-        with anyio.fail_after(10):
-            while link.connects == before or not link.connected:
-                await anyio.sleep(0.05)
+        await until_true(lambda: link.connects > before and link.connected, 10)
         await charger.apply(Command(charger_id="wb1", current_a=(7, 7, 7)))
         assert sim.device("000042").physics.setpoint_a == 7.0
