@@ -28,6 +28,7 @@ from bridge.errors import ConfigError
 from bridge.model import AppliedSetpoint, Characteristics, ChargerSnapshot, Command
 
 ENTRY_POINT_GROUP = "evbridge.adapters"
+SIMULATOR_GROUP = "evbridge.simulators"
 
 
 class ControlMode(StrEnum):
@@ -166,3 +167,19 @@ class AdapterRegistry:
                 return factory
         known = ", ".join(self.kinds()) or "none installed"
         raise ConfigError(f"unknown adapter type {kind!r} (known: {known})")
+
+
+class SimulatorFactory(Protocol):
+    """`(options, clock) -> async context manager` that serves a simulated charger on loopback."""
+
+    def __call__(self, options: Mapping[str, Any], clock: Clock) -> Any: ...
+
+
+def simulator(kind: str, group: str = SIMULATOR_GROUP) -> SimulatorFactory:
+    """The simulator factory registered for `kind` (ConfigError naming the known ones otherwise)."""
+    for ep in entry_points(group=group):
+        if ep.name == kind:
+            factory: SimulatorFactory = ep.load()
+            return factory
+    known = ", ".join(sorted(ep.name for ep in entry_points(group=group))) or "none installed"
+    raise ConfigError(f"unknown simulator type {kind!r} (known: {known})")

@@ -91,9 +91,12 @@ class ModbusEndpoint:
 
     async def _call(self, request: _Request) -> Any:
         reply_send, reply_receive = anyio.create_memory_object_stream[Any](1)
-        await self._send.send((request, reply_send))
-        async with reply_receive:
-            outcome = await reply_receive.receive()
+        try:
+            await self._send.send((request, reply_send))
+            async with reply_receive:
+                outcome = await reply_receive.receive()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream):
+            raise ChargerUnreachable(f"Modbus {self._where()}: the connection owner has stopped") from None
         if isinstance(outcome, AdapterError):
             raise outcome
         return outcome

@@ -348,6 +348,17 @@ class ModbusWallboxSim:
                 self._streams.discard(stream)
 
 
+def make_simulator(options: dict[str, object], clock: Clock) -> ModbusWallboxSim:
+    """Entry point `evbridge.simulators: modbus`: `{type: modbus, mapping: keba-p30, port: 15020}`."""
+    return ModbusWallboxSim(
+        load_mapping(str(options["mapping"])),
+        clock,
+        host=str(options.get("host", "127.0.0.1")),
+        port=int(options.get("port", 0)),  # type: ignore[call-overload]
+        serial=str(options.get("serial", "SIM-MB-0001")),
+    )
+
+
 async def _serve_forever(mapping_name: str, host: str, port: int) -> None:
     async with ModbusWallboxSim(load_mapping(mapping_name), host=host, port=port) as sim:
         print(f"simulated {sim.mapping.vendor} {sim.mapping.model} on {host}:{sim.port}", flush=True)

@@ -65,6 +65,7 @@ def load_config_text(text: str, source: str, registry: AdapterRegistry | None = 
     except ValidationError as exc:
         raise _first_error(exc, doc, BridgeConfig, ()) from None
     _check_references(config, doc)
+    _check_simulators(config, doc)
     options = _validate_adapters(config, doc, registry or AdapterRegistry())
     return LoadedConfig(config, options, source)
 
@@ -107,6 +108,19 @@ def _validate_adapters(
                 exc.field = exc.field or format_path(prefix)
             raise
     return result
+
+
+def _check_simulators(config: BridgeConfig, doc: PositionedDocument) -> None:
+    from bridge.ports import simulator
+
+    for index, options in enumerate(config.simulators):
+        where, field = doc.locate(("simulators", index, "type")), f"simulators[{index}].type"
+        if not isinstance(options.get("type"), str):
+            raise ConfigError("a simulator needs a 'type'", location=doc.locate(("simulators", index)), field=field)
+        try:
+            simulator(options["type"])
+        except ConfigError as exc:
+            raise ConfigError(str(exc.args[0]), location=where, field=field) from None
 
 
 def _check_references(config: BridgeConfig, doc: PositionedDocument) -> None:

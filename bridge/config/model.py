@@ -181,3 +181,6 @@ class BridgeConfig(Section):
     eebus: EebusConfig = EebusConfig()
     mqtt: MqttConfig | None = None
     api: ApiConfig = ApiConfig()
+    #: wire-level charger simulators the bridge starts on loopback (demo, commissioning tests);
+    #: each has a `type` found in the `evbridge.simulators` entry point group
+    simulators: list[dict[str, Any]] = Field(default_factory=list)

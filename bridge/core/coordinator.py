@@ -111,9 +111,10 @@ class ChargerCoordinator:
     async def _cycle(self) -> float:
         """One poll/apply/keep-alive round; returns how long to wait before the next."""
         try:
+            # A pending limit goes out before the (possibly slow) poll, so it takes effect at once.
+            await self._apply_command()
             await self._poll()
             await self._apply_fallback()
-            await self._apply_command()
             await self._keep_alive()
         except AdapterError as exc:
             self._mark_unreachable(exc)

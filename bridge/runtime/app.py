@@ -32,7 +32,7 @@ from bridge.core.conversion import fallback_current_a
 from bridge.core.coordinator import ChargerCoordinator, CoordinatorSettings, describe_command
 from bridge.core.p14a import P14aSettings
 from bridge.model import ChargerSnapshot, ChargingState, Command, FailsafeSettings, LimitCategory, LimitSource
-from bridge.ports import AdapterDeps, AdapterFactory, AdapterRegistry, Charger
+from bridge.ports import AdapterDeps, AdapterFactory, AdapterRegistry, Charger, simulator
 from bridge.runtime.devices import ExposedDevice
 from bridge.runtime.journal import EventJournal
 from bridge.runtime.statestore import StateStore
@@ -89,6 +89,7 @@ class Bridge:
         self.devices: dict[str, ExposedDevice] = {}
         self.chargers: dict[str, ChargerHandle] = {}
         self._changed = anyio.Event()
+        self._stop = anyio.Event()
         self._last_commands: dict[str, Command] = {}
         self._last_logged: dict[str, tuple[Any, ...]] = {}
         self.snapshot_listeners: list[Callable[[ChargerSnapshot], None]] = []
@@ -142,6 +143,14 @@ class Bridge:
         return device
 
     # -- public API for services -----------------------------------------------------
+    def stop(self) -> None:
+        """Graceful shutdown: stop the control tasks, leave every charger at its safe value, close adapters."""
+        self._stop.set()
+
+    async def _stop_when_asked(self, scope: anyio.CancelScope) -> None:
+        await self._stop.wait()
+        scope.cancel()
+
     def request_recompute(self) -> None:
         self._changed.set()
 
@@ -159,6 +168,12 @@ class Bridge:
         self, *, extra_services: Sequence[Service] = (), task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         async with AsyncExitStack() as stack:
+            for sim_options in self.config.simulators:
+                await stack.enter_async_context(simulator(sim_options["type"])(sim_options, self.clock))
+                log.info(
+                    "started simulator %s",
+                    {k: v for k, v in sim_options.items() if k != "type"} | {"type": sim_options["type"]},
+                )
             factories = await self._enter_factories(stack)
             for charger_cfg in self.config.chargers:
                 factory = factories[charger_cfg.adapter["type"]]
@@ -180,8 +195,11 @@ class Bridge:
                     tg.start_soon(self._control_loop)
                     for service in extra_services:
                         tg.start_soon(service, self)
+                    tg.start_soon(self._stop_when_asked, tg.cancel_scope)
                     task_status.started(self)
             finally:
+                # After stop(): the adapters' connection owners are still running, so the safe values
+                # really reach the chargers.  After an outer cancellation we still try, shielded.
                 await self._leave_safe()
 
     async def _enter_factories(self, stack: AsyncExitStack) -> dict[str, AdapterFactory]:

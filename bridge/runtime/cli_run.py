@@ -52,13 +52,14 @@ async def _main(loaded, state_dir: Path) -> None:  # type: ignore[no-untyped-def
 
         services.append(run_eebus)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        tg.start_soon(_stop_on_signal, bridge)
         await bridge.run(extra_services=services)
+        tg.cancel_scope.cancel()
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+async def _stop_on_signal(bridge: Bridge) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             log.info("%s received: leaving chargers at their safe value and stopping", signal.Signals(signum).name)
-            scope.cancel()
+            bridge.stop()
             return
