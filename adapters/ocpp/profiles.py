@@ -69,16 +69,16 @@ def command_limit(
         return LimitValue(unit, 0.0, phases)
     amps = current_a
     if power_w is not None:
-        amps = min(amps, power_w / (voltage_v * phases)) if current_a > 0 else power_w / (voltage_v * phases)
-    amps = floor_to(amps, decimals)
-    if amps < min_current_a:
-        return LimitValue(unit, 0.0, phases)
+        by_power = power_w / (voltage_v * phases)
+        amps = min(amps, by_power) if current_a > 0 else by_power
+    if amps + 1e-9 < min_current_a:
+        return LimitValue(unit, 0.0, phases)  # below the minimum: pause, never round up
     if unit == "A":
-        return LimitValue("A", amps, phases)
-    watts = amps * voltage_v * phases
-    if power_w is not None:
-        watts = min(watts, power_w)
-    return LimitValue("W", floor_to(watts, 0), phases)
+        return LimitValue("A", floor_to(amps, decimals), phases)
+    caps = [power_w] if power_w is not None else []
+    if current_a > 0 or power_w is None:
+        caps.append(current_a * voltage_v * phases)
+    return LimitValue("W", floor_to(min(caps), 0), phases)
 
 
 def purpose_name(purpose: Purpose, version: Version) -> str:

@@ -111,6 +111,9 @@ def parse_vendor_profile(text: str, source: str) -> VendorProfile:
     if errors:
         err = errors[0]
         path = tuple(err.path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            path = (*path, extra[0]) if extra else path
         raise MappingError(err.message, location=doc.locate(path), field=format_path(path))
     try:
         return VendorProfile.model_validate(doc.data)

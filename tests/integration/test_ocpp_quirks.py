@@ -42,6 +42,8 @@ async def test_quirk_ignores_profiles_reports_degraded(tmp_path: Path, version: 
             tmp_path, version=version, quirks=Quirks(ignores_profiles=True), vendor_yaml=FAST_METER_CHECK
         ) as (_, (charger,), (station,)):
             await station.plug()
+            station.core.sync()
+            station.core.physics.advance(1.0)  # the EV has ramped up to what the box (wrongly) allows
             await charger.apply(command("cp1", 8.0))
             await wait_for(lambda: charger.degraded is not None, timeout=10)
             snap = await charger.read()
