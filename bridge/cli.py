@@ -16,6 +16,7 @@ from bridge import __version__
 # name -> (module, one-line help).  Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {}
 COMMANDS["run"] = ("bridge.runtime.cli_run", "run the bridge (no -c FILE: the embedded demo)")
+COMMANDS["probe"] = ("bridge.probe_cli", "find out which mapping fits an unknown charger")
 COMMANDS["validate"] = ("bridge.config.cli", "check a configuration file (file:line and field on error, exit 2)")
 COMMANDS["schema"] = ("bridge.config.cli_schema", "print the JSON Schema of the configuration file")
 COMMANDS["ems"] = ("bridge.eebus.ems.cli", "the bridge's own EMS: discover, read, limit, failsafe")
