@@ -164,7 +164,9 @@ class OcppCharger:
             if self._attempt is None:
                 await self._apply_locked(session, verify=False)
             else:
-                await self._send_control(session, self._attempt, self._limit(session))
+                status = await self._send_control(session, self._attempt, self._limit(session))
+                if status != "Accepted":
+                    raise ChargerRejected(f"{self._id}: refreshing the live profile: {status}")
 
     async def set_fallback_current(self, current_a: float) -> None:
         self._fallback_a = current_a
