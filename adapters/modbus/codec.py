@@ -71,6 +71,8 @@ def decode(mapping: Mapping, point: Point, words: list[int]) -> int | float | st
 def encode(mapping: Mapping, point: Point, value: float | int | str) -> list[int]:
     """Words to write for an engineering `value`; numbers are rounded down to the register's step."""
     if point.table in (Table.COIL, Table.DISCRETE):
+        if isinstance(value, str):
+            value = _raw_of_label(point, value)
         return [1 if value else 0]
     if point.type == "string":
         data = str(value).encode("ascii")[: 2 * point.words].ljust(2 * point.words, b"\x00")
@@ -80,12 +82,7 @@ def encode(mapping: Mapping, point: Point, value: float | int | str) -> list[int
             else _words_from_bytes(data, "little", mapping.byte_order_of(point))
         )
     if isinstance(value, str):
-        if point.enum is None:
-            raise MappingError(f"text value {value!r} for a numeric point without enum")
-        reverse = {label: raw for raw, label in point.enum.items()}
-        if value not in reverse:
-            raise MappingError(f"{value!r} is not one of {sorted(reverse)}")
-        raw: int | float = reverse[value]
+        raw: int | float = _raw_of_label(point, value)
     elif point.type in ("f32", "f64"):
         raw = value / point.scale
     else:
@@ -96,3 +93,12 @@ def encode(mapping: Mapping, point: Point, value: float | int | str) -> list[int
     except struct.error as exc:
         raise MappingError(f"value {value!r} does not fit {point.type}: {exc}") from None
     return _words_from_bytes(data, mapping.word_order_of(point), mapping.byte_order_of(point))
+
+
+def _raw_of_label(point: Point, label: str) -> int:
+    if point.enum is None:
+        raise MappingError(f"text value {label!r} for a point without enum")
+    reverse = {v: k for k, v in point.enum.items()}
+    if label not in reverse or not isinstance(reverse[label], int):
+        raise MappingError(f"{label!r} is not one of {sorted(reverse)}")
+    return int(reverse[label])
