@@ -62,13 +62,13 @@ class OcppFactory:
                 self._server_options = options.server
             elif options.server != self._server_options:
                 raise ConfigError(
-                    f"charger {charger_id}: every OCPP charger must name the same server settings (one CSMS per bridge)",
+                    f"charger {charger_id}: all OCPP chargers must name the same server settings (one CSMS per bridge)",
                     field="adapter.server",
                 )
         connectors = self._chargers.setdefault(options.charge_point_id, {})
         if options.connector_id in connectors:
             raise ConfigError(
-                f"charger {charger_id}: connector {options.connector_id} of {options.charge_point_id} is configured twice",
+                f"charger {charger_id}: connector {options.connector_id} of {options.charge_point_id} configured twice",
                 field="adapter.connector_id",
             )
         first = self._options.get(options.charge_point_id)

@@ -137,15 +137,15 @@ class CsmsServer:
             token = base64.b64encode(f"{session.cp_id}:{endpoint.proxy.password}".encode()).decode()
             headers = {"Authorization": f"Basic {token}"}
         delay = 1.0
+        handler = endpoint.on_upstream_call
+
+        async def on_call(call: rpc.IncomingCall) -> dict[str, Any] | str:
+            result: dict[str, Any] | str = await handler(session, call)
+            return result
+
         while True:
             try:
                 async with connect(url, subprotocols=[subprotocol], additional_headers=headers, open_timeout=10) as up:
-                    handler = endpoint.on_upstream_call
-
-                    async def on_call(call: rpc.IncomingCall) -> dict[str, Any] | str:
-                        result: dict[str, Any] | str = await handler(session, call)
-                        return result
-
                     link = Link(
                         up,
                         session.version,

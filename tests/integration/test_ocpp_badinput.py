@@ -45,7 +45,8 @@ async def _factory(tmp_path: Path) -> OcppFactory:
         ("2.0.1", '[2, "v2", "Heartbeat", {"extra": 1}]', "FormatViolation"),
         (
             "2.0.1",
-            '[2, "v3", "StatusNotification", {"timestamp": "x", "evseId": "one", "connectorId": 1, "connectorStatus": "Available"}]',
+            '[2, "v3", "StatusNotification", {"timestamp": "x", "evseId": "one", "connectorId": 1, '
+            '"connectorStatus": "Available"}]',
             "TypeConstraintViolation",
         ),
     ],

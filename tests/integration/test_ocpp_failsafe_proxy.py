@@ -106,7 +106,7 @@ async def test_proxy_mode_forwards_both_ways_and_bridge_limit_wins(tmp_path: Pat
         connected.set()
         try:
             await cp.start()
-        except Exception:  # noqa: BLE001 - connection closed at the end of the test
+        except Exception:
             return
 
     with anyio.fail_after(20):

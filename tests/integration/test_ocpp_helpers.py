@@ -1,4 +1,4 @@
-"""Shared set-up of the OCPP integration tests: a bridge factory with a CSMS on 127.0.0.1 and simulated charge points."""
+"""Shared set-up of the OCPP integration tests: the adapter factory on 127.0.0.1 and simulated charge points."""
 
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ async def bridge_with_sims(
             yield factory, chargers, stations
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, limit_s: float = 5.0) -> None:
     """Poll a condition on real loopback traffic, bounded."""
-    with anyio.fail_after(timeout):
-        while not predicate():
+    with anyio.fail_after(limit_s):
+        while not predicate():  # noqa: ASYNC110 - the condition is state, not an event
             await anyio.sleep(0.01)

@@ -1,4 +1,4 @@
-"""Charger quirks from shared/reference/ocpp-chargers.md §7: the limit still gets applied, or the charger is degraded."""
+"""Charger quirks (shared/reference/ocpp-chargers.md §7): the limit still gets applied, or the charger is degraded."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def test_quirk_ignores_profiles_reports_degraded(tmp_path: Path, version: 
             station.core.sync()
             station.core.physics.advance(1.0)  # the EV has ramped up to what the box (wrongly) allows
             await charger.apply(command("cp1", 8.0))
-            await wait_for(lambda: charger.degraded is not None, timeout=10)
+            await wait_for(lambda: charger.degraded is not None, limit_s=10)
             snap = await charger.read()
             assert snap.device_state.operating_state is OperatingState.SERVICE
             assert snap.device_state.last_error_code is not None
@@ -119,7 +119,7 @@ async def test_quirk_tx_profile_only_during_transaction(tmp_path: Path) -> None:
 async def test_quirk_drops_profiles_on_reboot(tmp_path: Path) -> None:
     """(§4) some firmwares lose their profiles on reboot: the bridge re-installs fallback and live profile on Boot."""
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path) as (factory, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path) as (_, (charger,), (station,)):
             await charger.set_fallback_current(6.0)
             await charger.apply(command("cp1", 10.0))
             ids = set(station.core.store.profiles)

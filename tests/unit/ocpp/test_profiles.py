@@ -1,4 +1,4 @@
-"""Pure profile arithmetic: rounding down, payload shapes that pass the official schemas, clamping, composite parsing."""
+"""Pure profile arithmetic: rounding down, payloads that pass the official schemas, clamping, composites."""
 
 from __future__ import annotations
 
@@ -27,7 +27,14 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     ],
 )
 def test_command_limit_rounds_toward_safe_side(kwargs: dict[str, object], expected: LimitValue) -> None:
-    args: dict[str, object] = {"pause": False, "power_w": None, "unit": "A", "phases": 3, "voltage_v": 230.0, "min_current_a": 6.0}
+    args: dict[str, object] = {
+        "pause": False,
+        "power_w": None,
+        "unit": "A",
+        "phases": 3,
+        "voltage_v": 230.0,
+        "min_current_a": 6.0,
+    }
     args.update(kwargs)
     got = command_limit(**args)  # type: ignore[arg-type]
     assert got == expected
@@ -65,14 +72,23 @@ def test_profiles_pass_the_official_schema(version: str, purpose: Purpose) -> No
 
 def test_relative_profile_has_no_start_schedule() -> None:
     profile = profiles.build_profile(
-        "1.6", profile_id=1, purpose=Purpose.TX_DEFAULT, stack_level=0, kind="Relative", value=LimitValue("A", 6, 3), now=NOW
+        "1.6",
+        profile_id=1,
+        purpose=Purpose.TX_DEFAULT,
+        stack_level=0,
+        kind="Relative",
+        value=LimitValue("A", 6, 3),
+        now=NOW,
     )
     assert "startSchedule" not in profile["chargingSchedule"] and "validTo" not in profile
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_clamp_upstream_profile(version: str) -> None:
-    sched = {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000}, {"startPeriod": 60, "limit": 2000}]}
+    sched = {
+        "chargingRateUnit": "W",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000}, {"startPeriod": 60, "limit": 2000}],
+    }
     profile = {"stackLevel": 1, "chargingSchedule": sched if version == "1.6" else [sched]}
     out = profiles.clamp_profile(version, profile, 10.0, 230.0)  # type: ignore[arg-type]
     periods = profiles.schedules_of(version, out)[0]["chargingSchedulePeriod"]  # type: ignore[arg-type]
@@ -81,8 +97,20 @@ def test_clamp_upstream_profile(version: str) -> None:
 
 
 def test_composite_first_limit() -> None:
-    v16 = {"status": "Accepted", "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 30, "limit": 6}, {"startPeriod": 0, "limit": 10.0}]}}
+    v16 = {
+        "status": "Accepted",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 30, "limit": 6}, {"startPeriod": 0, "limit": 10.0}],
+        },
+    }
     assert profiles.composite_first_limit("1.6", v16) == LimitValue("A", 10.0, 3)
-    v201 = {"status": "Accepted", "schedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 4140, "numberPhases": 1}]}}
+    v201 = {
+        "status": "Accepted",
+        "schedule": {
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 4140, "numberPhases": 1}],
+        },
+    }
     assert profiles.composite_first_limit("2.0.1", v201) == LimitValue("W", 4140.0, 1)
     assert profiles.composite_first_limit("1.6", {"status": "Rejected"}) is None

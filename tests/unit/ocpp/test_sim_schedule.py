@@ -10,7 +10,17 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def prof(pid: int, purpose: str, stack: int, limit: float, **kw: object) -> Profile:
-    return Profile(pid, kw.pop("connector", 1), stack, purpose, kw.pop("kind", "Relative"), kw.pop("unit", "A"), ((0.0, limit, 3),), installed_at=T0, **kw)  # type: ignore[arg-type]
+    return Profile(
+        pid,
+        kw.pop("connector", 1),
+        stack,
+        purpose,
+        kw.pop("kind", "Relative"),
+        kw.pop("unit", "A"),
+        ((0.0, limit, 3),),
+        installed_at=T0,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_higher_stack_wins_within_purpose_and_max_caps() -> None:
@@ -53,7 +63,9 @@ def test_same_purpose_and_stack_replaces_and_connector_beats_station() -> None:
 
 def test_absolute_schedule_window_and_watts() -> None:
     store = ProfileStore(voltage_v=230)
-    p = Profile(1, 1, 0, "TxDefaultProfile", "Absolute", "W", ((0.0, 6900.0, 3), (600.0, 4140.0, 3)), start=T0, duration_s=1200)
+    p = Profile(
+        1, 1, 0, "TxDefaultProfile", "Absolute", "W", ((0.0, 6900.0, 3), (600.0, 4140.0, 3)), start=T0, duration_s=1200
+    )
     store.install(p)
     assert store.limit_at(1, T0 - timedelta(seconds=1)) is None
     assert store.limit_at(1, T0 + timedelta(seconds=10)) == 10

@@ -9,7 +9,7 @@ import pytest
 from adapters.ocpp import strategy
 from adapters.ocpp.profiles import LimitValue
 from adapters.ocpp.session import ChargePointConfig, _units
-from adapters.ocpp.vendor import MAPPINGS_DIR, GENERIC, Purpose, load_vendor_profile, parse_vendor_profile
+from adapters.ocpp.vendor import GENERIC, MAPPINGS_DIR, Purpose, load_vendor_profile, parse_vendor_profile
 from bridge.errors import MappingError
 
 

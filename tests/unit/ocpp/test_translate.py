@@ -52,10 +52,14 @@ def test_meter_values_201_multiplier_and_soc() -> None:
 
 
 def test_status_and_boot() -> None:
-    s = translate.status_16({"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted", "vendorErrorCode": "E7"})
+    s = translate.status_16(
+        {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted", "vendorErrorCode": "E7"}
+    )
     assert s.charging_state is ChargingState.FAULT and s.error_code == "GroundFailure:E7"
     s = translate.status_16({"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEVSE"})
     assert s.charging_state is ChargingState.SUSPENDED_EVSE and s.ev_connected and s.error_code is None
     assert translate.connector_status_201("Occupied").ev_connected is True
-    m = translate.manufacturer_from_boot("2.0.1", {"chargingStation": {"vendorName": "V", "model": "M", "serialNumber": "S"}})
+    m = translate.manufacturer_from_boot(
+        "2.0.1", {"chargingStation": {"vendorName": "V", "model": "M", "serialNumber": "S"}}
+    )
     assert (m.vendor, m.model, m.serial) == ("V", "M", "S")
