@@ -80,8 +80,10 @@ class SimCore:
     def now(self) -> datetime:
         return self.clock.now() + timedelta(seconds=self.quirks.clock_skew_s)
 
-    def effective_limit_a(self) -> float | None:
-        return self.store.limit_at(1, self.now(), tx_start=self.tx_start, tx_id=self.tx_id)
+    def effective_limit_a(self, connector_id: int = 1) -> float | None:
+        """Composite limit of a connector; the transaction (and the physics) belong to connector 1."""
+        tx = self.tx_id if connector_id == 1 else None
+        return self.store.limit_at(connector_id, self.now(), tx_start=self.tx_start, tx_id=tx)
 
     def sync(self) -> None:
         """Advance the physics to now with the composite limit (or the hardware max without one)."""
@@ -137,10 +139,14 @@ class SimCore:
         self.sync()
         return "Accepted"
 
-    def composite_periods(self, duration: int, unit: str | None) -> tuple[str, list[dict[str, Any]]]:
+    def composite_periods(
+        self, duration: int, unit: str | None, connector_id: int = 1
+    ) -> tuple[str, list[dict[str, Any]]]:
         out = []
         use = unit or "A"
-        for offset, limit in self.store.composite(1, self.now(), duration, tx_start=self.tx_start, tx_id=self.tx_id):
+        for offset, limit in self.store.composite(
+            connector_id, self.now(), duration, tx_start=self.tx_start, tx_id=self.tx_id if connector_id == 1 else None
+        ):
             amps = self.max_current_a if limit is None else limit
             value = amps if use == "A" else amps * self.voltage_v * self.phases
             out.append(
@@ -196,7 +202,7 @@ class SimChargePoint16(ocpp.v16.ChargePoint):  # type: ignore[misc]
 
     @on("GetCompositeSchedule")
     def _composite(self, connector_id: int, duration: int, charging_rate_unit: str | None = None) -> Any:
-        unit, periods = self.core.composite_periods(duration, charging_rate_unit)
+        unit, periods = self.core.composite_periods(duration, charging_rate_unit, connector_id)
         return r16.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,
@@ -332,7 +338,7 @@ class SimChargePoint201(ocpp.v201.ChargePoint):  # type: ignore[misc]
 
     @on("GetCompositeSchedule")
     def _composite(self, duration: int, evse_id: int, charging_rate_unit: str | None = None) -> Any:
-        unit, periods = self.core.composite_periods(duration, charging_rate_unit)
+        unit, periods = self.core.composite_periods(duration, charging_rate_unit, evse_id)
         return r201.GetCompositeSchedule(
             status="Accepted",
             schedule={

@@ -58,3 +58,37 @@ async def test_boot_transaction_meter_and_limit(tmp_path: Path, version: str) ->
             await wait_for(
                 lambda: session.connector(1).session is not None and session.connector(1).session.ended_at is not None
             )
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_two_connectors_are_two_chargers(tmp_path: Path, version: str) -> None:
+    """One charge point, connectors/EVSEs 1 and 2 configured as two chargers sharing one connection."""
+    from adapters.ocpp.factory import OcppFactory
+    from adapters.sim.ocpp_cp import SimCore, SimStation
+    from bridge.clock import SystemClock
+    from bridge.ports import AdapterDeps
+
+    deps = AdapterDeps(clock=SystemClock(), state_dir=tmp_path, options={"host": "127.0.0.1", "port": 0})
+    factory = OcppFactory(deps)
+    station = SimStation("DUO", version, SimCore(SystemClock()))
+    with anyio.fail_after(15):
+        async with factory, anyio.create_task_group() as tg:
+            left, right = (
+                factory.create(
+                    f"duo-{n}", factory.validate_options({"type": "ocpp", "charge_point_id": "DUO", "connector_id": n})
+                )
+                for n in (1, 2)
+            )
+            srv = await factory.wait_started()
+            tg.start_soon(station.run, f"ws://127.0.0.1:{srv.port}")
+            await station.booted.wait()
+            await factory.session("DUO").ready.wait()  # type: ignore[union-attr]
+            await left.set_fallback_current(6.0)
+            await right.set_fallback_current(6.0)
+            await left.apply(command("duo-1", 10.0))
+            await right.apply(command("duo-2", 7.0))
+            assert station.core.effective_limit_a(1) == pytest.approx(10.0)
+            assert station.core.effective_limit_a(2) == pytest.approx(7.0)
+            assert (await left.read()).charger_id == "duo-1" and (await right.read()).charger_id == "duo-2"
+            assert {1001, 1002, 2001, 2002} <= set(station.core.store.profiles)
+            tg.cancel_scope.cancel()
