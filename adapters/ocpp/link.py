@@ -134,8 +134,14 @@ class Link:
 
     async def _writer(self) -> None:
         async for frame in self._out_recv:
-            with anyio.fail_after(self._timeout):
-                await self.ws.send(frame)
+            try:
+                with anyio.fail_after(self._timeout):
+                    await self.ws.send(frame)
+            except Exception as exc:  # a stuck or broken socket ends the link; the reader then returns
+                log.warning("%s: send failed (%s); closing", self.name, type(exc).__name__)
+                with anyio.move_on_after(2):
+                    await self.ws.close()
+                return
 
     async def _worker(self) -> None:
         async for call in self._in_recv:
@@ -150,7 +156,10 @@ class Link:
                 frame = rpc.error_frame(call.unique_id, "InternalError", f"{call.action} could not be handled")
             else:
                 frame = result if isinstance(result, str) else rpc.result_frame(call.unique_id, result)
-            await self.send_frame(frame)
+            try:
+                await self.send_frame(frame)
+            except ChargerUnreachable:
+                return
 
     async def send_frame(self, frame: str) -> None:
         if self.closed.is_set():
