@@ -1,0 +1,67 @@
+"""Killing the bridge (SIGKILL) leaves the box to its own watchdog: it falls back to the failsafe current."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from adapters.modbus.mapping import load_mapping
+from adapters.sim.modbus_server import ModbusWallboxSim
+from bridge.clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[2]
+
+BRIDGE = r"""
+import sys, anyio
+from pathlib import Path
+from adapters.modbus.factory import ModbusFactory
+from bridge.clock import SystemClock
+from bridge.model import Command, LimitSource
+from bridge.ports import AdapterDeps
+
+async def main(port):
+    async with ModbusFactory(AdapterDeps(SystemClock(), Path("."))) as factory:
+        options = {"mapping": "keba-p30", "host": "127.0.0.1", "port": port, "min_interval_ms": 0}
+        box = factory.create("kb", factory.validate_options(options))
+        await box.set_fallback_current(6)
+        await box.keep_alive()
+        await box.apply(Command(charger_id="kb", current_a=(16, 16, 16), binding=LimitSource.NONE))
+        print("ready", flush=True)
+        while True:
+            await box.keep_alive()
+            await anyio.sleep(0.05)
+
+anyio.run(main, int(sys.argv[1]), backend="asyncio")
+"""
+
+
+async def test_sigkilled_bridge_makes_the_box_fall_back(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with ModbusWallboxSim(load_mapping("keba-p30"), clock) as sim:
+        proc = await anyio.open_process([sys.executable, "-c", BRIDGE, str(sim.port)], cwd=ROOT)
+        try:
+            assert proc.stdout is not None
+            with anyio.fail_after(20):
+                line = await proc.stdout.receive()
+            assert b"ready" in line
+            clock.advance(30)
+            with anyio.fail_after(5):  # real keep-alives arrive over the socket; poll them, bounded
+                while sim.physics.setpoint_a != 16 or sum(1 for n, _ in sim.writes if n == "watchdog") < 3:  # type: ignore[union-attr]  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        sim.handle_pdu(255, bytes([3, 0x03, 0xE8, 0, 2]))  # any later request lets the box's clock run
+        assert sim.physics.setpoint_a == 16  # within the 60 s timeout it keeps the bridge's value  # type: ignore[union-attr]
+        clock.advance(61)
+        sim.handle_pdu(255, bytes([3, 0x03, 0xE8, 0, 2]))
+        assert sim.physics.setpoint_a == 6  # type: ignore[union-attr]
+        assert sim.watchdog is not None and sim.watchdog.tripped
