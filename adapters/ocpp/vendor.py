@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bridge.errors import MappingError
 from bridge.yamlpos import format_path, load_positioned
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+
+def _mappings_dir() -> Path:
+    """The checkout's `mappings/`, or the copy the wheel ships under `bridge/_data/mappings`."""
+    checkout = Path(__file__).resolve().parents[2] / "mappings"
+    if (checkout / "ocpp.schema.json").is_file():
+        return checkout
+    return Path(str(resources.files("bridge") / "_data" / "mappings"))
+
+
+MAPPINGS_DIR = _mappings_dir()
 SCHEMA_PATH = MAPPINGS_DIR / "ocpp.schema.json"
 
 
