@@ -206,10 +206,10 @@ class MqttChargerSimulator:
         except ChargerUnreachable:
             pass
 
-    def publish_tick(self) -> None:
-        """Advance physics and publish every charger's changed keys plus nrg (one firmware tick)."""
+    def publish_tick(self, serials: Sequence[str] | None = None) -> None:
+        """Advance physics and publish the changed keys plus nrg of every (or the given) charger: one firmware tick."""
         self._advance()
-        for device in self.devices.values():
+        for device in self.devices.values() if serials is None else (self.devices[s] for s in serials):
             self._publish(device, only_changed=True, always=("nrg",))
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
