@@ -7,7 +7,8 @@ as the same-run baseline, with a bare pymodbus client loop doing the same
 register reads without decoding.  Reported: CPU seconds used by this process,
 peak RSS, p50/p99 latency of one charger poll, and polls completed.
 
-Run: .venv/bin/python bench/modbus_bench.py [--chargers 200] [--seconds 60] [--mapping heidelberg-energy-control]
+Run: .venv/bin/python bench/modbus_bench.py [--chargers 200] [--seconds 60]
+     [--mapping heidelberg-energy-control]
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ async def bench_bare(n: int, seconds: float, mapping: str, base: int) -> list[fl
 def report(name: str, latencies: list[float], cpu: float, seconds: float) -> dict[str, float]:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    print(
-        f"  {name}: polls {len(latencies)}, CPU {cpu:.1f} s ({100 * cpu / seconds:.0f} % of one core), peak RSS {rss_mb:.0f} MB, poll p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-    )
+    share = 100 * cpu / seconds
+    print(f"  {name}: polls {len(latencies)}, CPU {cpu:.1f} s ({share:.0f} % of one core), peak RSS {rss_mb:.0f} MB")
+    print(f"    poll p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     return {"cpu": cpu, "p50": p50, "p99": p99, "polls": len(latencies)}
 
 
@@ -141,18 +142,16 @@ def main() -> None:
     try:
         assert server.stdout is not None and b"ready" in server.stdout.readline()
         points = sum(1 for p in load_mapping(args.mapping).points.values() if p.readable)
-        print(
-            f"{args.chargers} simulated {args.mapping} chargers ({points} register reads each) polled every second for {args.seconds:g} s:"
-        )
+        what = f"{args.chargers} simulated {args.mapping} chargers ({points} register reads each)"
+        print(f"{what} polled every second for {args.seconds:g} s:")
         t0 = cpu_seconds()
         adapter = anyio.run(bench_adapter, args.chargers, args.seconds, args.mapping, args.base_port, backend="asyncio")
         a = report("bridge adapter", adapter, cpu_seconds() - t0, args.seconds)
         t0 = cpu_seconds()
         bare = anyio.run(bench_bare, args.chargers, args.seconds, args.mapping, args.base_port, backend="asyncio")
         b = report("bare pymodbus (baseline)", bare, cpu_seconds() - t0, args.seconds)
-        print(
-            f"  ratio adapter/baseline: CPU {a['cpu'] / b['cpu']:.2f}, p50 {a['p50'] / b['p50']:.2f}, p99 {a['p99'] / b['p99']:.2f}"
-        )
+        ratios = f"CPU {a['cpu'] / b['cpu']:.2f}, p50 {a['p50'] / b['p50']:.2f}, p99 {a['p99'] / b['p99']:.2f}"
+        print(f"  ratio adapter/baseline: {ratios}")
         print(f"  mean poll (adapter) {statistics.mean(adapter) * 1000:.1f} ms")
     finally:
         server.terminate()
