@@ -25,7 +25,7 @@ class ServerOptions(BaseModel):
     tls_cert: Path | None = None  # server certificate chain (profiles 2, 3)
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # CA that signs charger certificates (profile 3)
-    call_timeout_s: float = Field(default=10.0, gt=0)
+    call_timeout_s: float = Field(default=5.0, gt=0)  # several calls fit in the coordinator's 10 s request timeout
     heartbeat_interval_s: int = Field(default=60, gt=0)
     meter_interval_s: int = Field(default=10, gt=0)
 
