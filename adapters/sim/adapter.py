@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.sim.physics import ChargerWatchdog, EvProfile, ScriptStep, WallboxPhysics
+from adapters.sim.physics import ChargerWatchdog, EvProfile, ScriptStep, WallboxPhysics, advance_with_watchdog
 from bridge.clock import Clock
 from bridge.errors import ChargerUnreachable
 from bridge.model import (
@@ -131,19 +131,9 @@ class SimCharger:
         return self._caps
 
     def _sync(self) -> None:
-        """Advance the physics to now; the watchdog trips at its exact moment, not at the next read."""
-        now = self._clock.monotonic()
-        dog = self.watchdog
-        if dog is not None and not dog.tripped:
-            trip_at = self._t0 + dog.last_refresh_s + dog.timeout_s
-            if trip_at < now:
-                self.physics.advance(max(0.0, trip_at - self._last))
-                self._last = max(self._last, trip_at)
-        if dog is not None and dog.check(now - self._t0):
-            self.physics.set_current(min(self._commanded_a, dog.fallback_current_a))
-            self.physics.enabled = self.physics.enabled and dog.fallback_current_a > 0
-        self.physics.advance(now - self._last)
-        self._last = now
+        self._last = advance_with_watchdog(
+            self.physics, self.watchdog, self._last, self._clock.monotonic(), self._t0, self._commanded_a
+        )
 
     def _check_link(self) -> None:
         if not self.reachable:

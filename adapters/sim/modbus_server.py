@@ -24,7 +24,7 @@ import anyio
 from anyio.abc import SocketStream, TaskGroup
 
 from adapters.modbus.mapping import Mapping, Point, PointName, Table, load_mapping
-from adapters.sim.physics import ChargerWatchdog, EvProfile, ScriptStep, WallboxPhysics
+from adapters.sim.physics import ChargerWatchdog, EvProfile, ScriptStep, WallboxPhysics, advance_with_watchdog
 from bridge.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -120,19 +120,10 @@ class ModbusWallboxSim:
         return self.clock.monotonic() - self._t0
 
     def _sync(self) -> None:
-        """Advance the physics to now; the watchdog trips at its exact moment, not at the next request."""
-        now = self.clock.monotonic()
         assert self.physics is not None
-        dog = self.watchdog
-        if dog is not None and not dog.tripped:
-            trip_at = self._t0 + dog.last_refresh_s + dog.timeout_s
-            if trip_at < now:
-                self.physics.advance(max(0.0, trip_at - self._last))
-                self._last = max(self._last, trip_at)
-        if dog is not None and dog.check(self._now()):
-            self.physics.set_current(min(self._commanded_a, dog.fallback_current_a))
-        self.physics.advance(max(0.0, now - self._last))
-        self._last = now
+        self._last = advance_with_watchdog(
+            self.physics, self.watchdog, self._last, self.clock.monotonic(), self._t0, self._commanded_a
+        )
 
     def _put(self, name: PointName, value: float | int | str | None) -> None:
         point = self.mapping.points.get(name)

@@ -174,3 +174,24 @@ class ChargerWatchdog:
         if now_s - self.last_refresh_s > self.timeout_s:
             self.tripped = True
         return self.tripped
+
+
+def advance_with_watchdog(
+    physics: WallboxPhysics, watchdog: ChargerWatchdog | None, last: float, now: float, t0: float, commanded_a: float
+) -> float:
+    """Advance `physics` from `last` to `now` (monotonic); the watchdog trips at its exact moment.
+
+    `t0` is the monotonic time the watchdog's clock starts at.  On expiry the
+    box falls back to min(commanded, fallback) — and stops when the fallback
+    is 0 — like a real charger does, not only at the next request.
+    """
+    if watchdog is not None and not watchdog.tripped:
+        trip_at = t0 + watchdog.last_refresh_s + watchdog.timeout_s
+        if trip_at < now:
+            physics.advance(max(0.0, trip_at - last))
+            last = max(last, trip_at)
+    if watchdog is not None and watchdog.check(now - t0):
+        physics.set_current(min(commanded_a, watchdog.fallback_current_a))
+        physics.enabled = physics.enabled and watchdog.fallback_current_a > 0
+    physics.advance(max(0.0, now - last))
+    return now
