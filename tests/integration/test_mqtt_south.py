@@ -10,16 +10,18 @@ from typing import Any
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
 from adapters.mqtt.adapter import MqttCharger
 from adapters.mqtt.factory import MqttFactory
 from adapters.sim.mqtt_charger import GoeSimConfig, MqttChargerSimulator
 from bridge.clock import SystemClock
-from bridge.errors import ChargerUnreachable
+from bridge.errors import ChargerUnreachable, ConfigError, MappingError
 from bridge.model import ChargerSnapshot, ChargingState, Command
 from bridge.mqttio import LinkSettings, TlsSettings
-from bridge.ports import AdapterDeps
+from bridge.ports import AdapterDeps, AdapterRegistry, WatchdogKind
 from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, eventually, start_broker
+from tests.integration.test_mqtt_north import observing
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +56,10 @@ async def running(
 
 async def until(charger: MqttCharger, pred: Callable[[ChargerSnapshot], bool], within_s: float = 5) -> None:
     async def check() -> bool:
-        return pred(await charger.read())
+        try:
+            return pred(await charger.read())
+        except ChargerUnreachable:
+            return False
 
     await eventually(check, within_s)
 
@@ -181,3 +186,54 @@ async def test_broker_restart_southbound_reconnects(broker: Mosquitto, tmp_path:
         await until_true(lambda: link.connects > before and link.connected, 10)
         await charger.apply(Command(charger_id="wb1", current_a=(7, 7, 7)))
         assert sim.device("000042").physics.setpoint_a == 7.0
+
+
+KEEPALIVE_MAPPING = """\
+vendor: Test
+model: keep-alive box
+required_variables: [id]
+keepalive: {topic: "box/{id}/heartbeat", payload: "{id}-alive", interval_s: 5}
+points:
+  - {name: power_w, topic: "box/{id}/power", parse: number, unit: W}
+  - {name: set_current, access: w, topic: "box/{id}/current/set", template: "{value_int}", off_value: 0}
+"""
+
+
+async def test_registry_keepalive_and_off_value(broker: Mosquitto, tmp_path: Path) -> None:
+    """Through the entry point: a mapping from a user mapping dir with keep-alive and an off value instead of enable."""
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "kbox.yaml").write_text(KEEPALIVE_MAPPING)
+    clock = SystemClock()
+    deps = AdapterDeps(
+        clock=clock, state_dir=tmp_path, mapping_dirs=(tmp_path / "maps",), options={"port": broker.port}
+    )
+    factory = AdapterRegistry().factory("mqtt", deps)
+    async with anyio.create_task_group() as tg, observing(broker.port) as obs, factory:
+        charger = factory.create(
+            "k1", factory.validate_options({"type": "mqtt", "mapping": "kbox", "variables": {"id": "7"}})
+        )
+        assert charger.capabilities.watchdog.kind is WatchdogKind.CHARGER
+        assert charger.capabilities.watchdog.refresh_s == 5
+        assert charger.capabilities.can_pause
+        await until_true(lambda: factory.links()[0].connected)
+        obs.link.publish("box/7/power", b"1234.5", retain=True)
+        await until(charger, lambda s: s.measurement.power_w == 1234.5)
+        await charger.keep_alive()
+        await charger.apply(Command(charger_id="k1", current_a=(9.9, 9.9, 9.9)))
+        await charger.apply(Command(charger_id="k1", pause=True))
+        await until_true(lambda: len([m for m in obs.messages if m[0] != "box/7/power"]) >= 3)
+        sent = [(t, p) for t, p, _r in obs.messages if t != "box/7/power"]
+        assert sent == [("box/7/heartbeat", b"7-alive"), ("box/7/current/set", b"9"), ("box/7/current/set", b"0")]
+        tg.cancel_scope.cancel()
+
+
+async def test_bad_options_are_config_errors(tmp_path: Path) -> None:
+    factory = MqttFactory(AdapterDeps(clock=SystemClock(), state_dir=tmp_path))
+    with pytest.raises(ConfigError, match="needs variables"):
+        factory.validate_options({"type": "mqtt", "mapping": "goe"})
+    with pytest.raises(ConfigError, match="not a meter mapping"):
+        factory.validate_options({"mapping": "goe", "variables": {"serial": "1"}, "meter": {"mapping": "warp"}})
+    with pytest.raises(MappingError, match="did you mean"):
+        factory.validate_options({"mapping": "go-e", "variables": {"serial": "1"}})
+    with pytest.raises(ValidationError):
+        factory.validate_options({"mapping": "goe", "variables": {"serial": "1"}, "password": "x"})
