@@ -108,6 +108,29 @@ class Binding:
     peer: str  # the SHIP connection (SKI) it came over
 
 
+# What NodeManagement offers (eebus-ship-spine.md §3.7); the session serves these itself.
+NODE_MANAGEMENT_FUNCTIONS: tuple[tuple[str, bool], ...] = (
+    ("nodeManagementDetailedDiscoveryData", True),
+    ("nodeManagementUseCaseData", True),
+    ("nodeManagementSubscriptionData", True),
+    ("nodeManagementSubscriptionRequestCall", False),
+    ("nodeManagementSubscriptionDeleteCall", False),
+    ("nodeManagementBindingData", True),
+    ("nodeManagementBindingRequestCall", False),
+    ("nodeManagementBindingDeleteCall", False),
+    ("nodeManagementDestinationListData", True),
+)
+
+
+def _supported_functions(f: Feature) -> dict[str, Any]:
+    """`supportedFunction` of a feature, omitted when empty (ship-go turns `[]` into `{}`, which Go cannot parse)."""
+    if f.feature_type == "NodeManagement":
+        items = [{"function": n, "possibleOperations": {"read": {}} if r else {}} for n, r in NODE_MANAGEMENT_FUNCTIONS]
+    else:
+        items = [{"function": fn.name, "possibleOperations": fn.operations()} for fn in f.functions.values()]
+    return {"supportedFunction": items} if items else {}
+
+
 class LocalDevice:
     """One SPINE device (the EVSE of a charger, a group, or the EMS tool)."""
 
@@ -160,9 +183,7 @@ class LocalDevice:
                         "featureAddress": {"entity": list(f.entity), "feature": f.feature},
                         "featureType": f.feature_type,
                         "role": f.role,
-                        "supportedFunction": [
-                            {"function": fn.name, "possibleOperations": fn.operations()} for fn in f.functions.values()
-                        ],
+                        **_supported_functions(f),
                     }
                 }
                 for _, f in sorted(self.features.items())
@@ -207,22 +228,27 @@ class LocalDevice:
 
     # -- bindings ------------------------------------------------------------------
     def bind(self, client: FeatureAddress, server: tuple[Entity, int], peer: str) -> WriteOutcome:
+        """Bindings belong to the SHIP connection they came over: a client address is only a claim."""
         if server not in self.features or self.features[server].role != "server":
             return WriteOutcome(False, "binding target is not a server feature of this device")
         for b in self.bindings:
             if b.server == server:
-                if b.client == client:
+                if b.client == client and b.peer == peer:
                     return WriteOutcome(True)
-                if self.exclusive_binding:
+                if self.exclusive_binding or b.client == client:
                     return WriteOutcome(False, "feature is already bound to another client")
         self.bindings.append(Binding(client, server, peer))
         return WriteOutcome(True)
 
-    def unbind(self, client: FeatureAddress, server: tuple[Entity, int]) -> None:
-        self.bindings = [b for b in self.bindings if not (b.client == client and b.server == server)]
+    def unbind(self, client: FeatureAddress, server: tuple[Entity, int], peer: str) -> None:
+        self.bindings = [b for b in self.bindings if not (b.client == client and b.server == server and b.peer == peer)]
 
-    def is_bound(self, client: FeatureAddress, server: tuple[Entity, int]) -> bool:
-        return any(b.client == client and b.server == server for b in self.bindings)
+    def is_bound(self, client: FeatureAddress, server: tuple[Entity, int], peer: str) -> bool:
+        """Only the connection that made the binding may write: another EMS cannot reuse its address."""
+        return any(b.client == client and b.server == server and b.peer == peer for b in self.bindings)
+
+    def bound_peers(self, server: tuple[Entity, int]) -> set[str]:
+        return {b.peer for b in self.bindings if b.server == server}
 
     def drop_peer(self, peer: str) -> None:
         """A connection closed: its bindings go (eebus-go binds again after reconnect)."""

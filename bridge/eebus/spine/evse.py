@@ -12,6 +12,7 @@ persists them.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from bridge.eebus.spine.values import format_duration, parse_duration, scaled, t
 from bridge.errors import RemoteProtocolError
 from bridge.model import Characteristics, ChargerSnapshot, OperatingState
 from bridge.usecases.lpc import Lpc, WriteResult
+
+log = logging.getLogger(__name__)
 
 EVSE: tuple[int, ...] = (1,)
 F_LOADCONTROL, F_DEVCONFIG, F_DIAG_SERVER, F_ELECTRICAL, F_DIAG_CLIENT, F_MEASUREMENT, F_CLASSIFICATION = range(1, 8)
@@ -77,8 +80,21 @@ class EvseDevice:
         self.device = LocalDevice(f"d:_n:{_clean(vendor)}_{_clean(device_id)}", "ChargingStation")
         self._heartbeat_at = clock.monotonic()
         self._heartbeat_counter = 0
-        self.device.on_heartbeat = lambda _peer: source.endpoint.heartbeat()
+        self.device.on_heartbeat = self._on_heartbeat
         self._build()
+
+    def _on_heartbeat(self, peer: str) -> None:
+        """LPC scenario 3 watches the energy guard, i.e. the connection bound to LoadControl.
+
+        Before any binding every connected EMS counts (the guard connects,
+        beats, then binds); once a guard is bound, another EMS (say a HEMS
+        reading MPC) cannot keep the device out of failsafe when the guard dies.
+        """
+        guards = self.device.bound_peers((EVSE, F_LOADCONTROL))
+        if guards and peer not in guards:
+            log.debug("SPINE: heartbeat from %s ignored: LoadControl is bound to %s", peer, sorted(guards))
+            return
+        self.source.endpoint.heartbeat()
 
     # -- tree -----------------------------------------------------------------------------
     def _build(self) -> None:

@@ -97,7 +97,7 @@ class SpineSession:
         header["cmdClassifier"] = cls
         if ack:
             header["ackRequest"] = True
-        return {"datagram": {"header": header, "payload": {"cmd": [cmd]}}}
+        return {"datagram": {"header": header, "payload": {"cmd": [omit_empty_lists(cmd)]}}}
 
     def request(
         self,
@@ -176,7 +176,7 @@ class SpineSession:
         if cls == "write":
             if fn is None or fn.write is None:
                 return [self._result(header, ERR_REJECTED, f"{function} is not writable")]
-            if not self.device.is_bound(source, key):
+            if not self.device.is_bound(source, key, self.peer):
                 return [self._result(header, ERR_BINDING_NEEDED, "write denied: no binding for this client")]
             filters = cmd.get("filter") or []
             if not isinstance(filters, list):
@@ -235,7 +235,7 @@ class SpineSession:
                 FeatureAddress.from_json(req["clientAddress"]),
                 FeatureAddress.from_json(req["serverAddress"]),
             )
-            self.device.unbind(client, server.local())
+            self.device.unbind(client, server.local(), self.peer)
             return [self._result(header, 0)]
         return [self._result(header, ERR_NOT_SUPPORTED, f"{function} not supported")]
 
@@ -338,6 +338,20 @@ class SpineSession:
     def close(self) -> None:
         self.device.drop_peer(self.peer)
         self.subscriptions.clear()
+
+
+def omit_empty_lists(value: Any) -> Any:
+    """Drop members whose value is an empty list (eebus-ship-spine.md §7).
+
+    ship-go turns `[]` into `{}` by string replacement, and Go cannot decode `{}`
+    into a list, so one empty list would make eebus-go drop the whole datagram.
+    An absent list means the same to every SPINE peer.
+    """
+    if isinstance(value, dict):
+        return {k: omit_empty_lists(v) for k, v in value.items() if not (isinstance(v, list) and not v)}
+    if isinstance(value, list):
+        return [omit_empty_lists(v) for v in value]
+    return value
 
 
 def _parse(message: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -232,3 +232,63 @@ def test_second_ems_cannot_bind_the_same_feature() -> None:
     session.close()
     (result,) = other.receive(second)
     assert result["datagram"]["payload"]["cmd"][0]["resultData"] == {"errorNumber": 0}
+
+
+# §3.7: NodeManagement in the detailed discovery reply, copied from the reference
+NODE_MANAGEMENT_DESCRIPTION = json.loads("""
+    {"description":{"featureAddress":{"entity":[0],"feature":0},"featureType":"NodeManagement","role":"special",
+      "supportedFunction":[
+        {"function":"nodeManagementDetailedDiscoveryData","possibleOperations":{"read":{}}},
+        {"function":"nodeManagementUseCaseData","possibleOperations":{"read":{}}},
+        {"function":"nodeManagementSubscriptionData","possibleOperations":{"read":{}}},
+        {"function":"nodeManagementSubscriptionRequestCall","possibleOperations":{}},
+        {"function":"nodeManagementSubscriptionDeleteCall","possibleOperations":{}},
+        {"function":"nodeManagementBindingData","possibleOperations":{"read":{}}},
+        {"function":"nodeManagementBindingRequestCall","possibleOperations":{}},
+        {"function":"nodeManagementBindingDeleteCall","possibleOperations":{}}]}}
+""")
+
+
+def _walk(value: Any) -> list[Any]:
+    out = [value]
+    if isinstance(value, dict):
+        for v in value.values():
+            out += _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            out += _walk(v)
+    return out
+
+
+def test_discovery_node_management_matches_reference_and_has_no_empty_lists() -> None:
+    session, _, _ = acme()
+    (reply,) = session.receive(from_eebus(json.loads(STEP1_EEBUS)))
+    data = reply["datagram"]["payload"]["cmd"][0]["nodeManagementDetailedDiscoveryData"]
+    nm = data["featureInformation"][0]
+    expected = NODE_MANAGEMENT_DESCRIPTION["description"]["supportedFunction"]
+    assert nm["description"]["supportedFunction"][: len(expected)] == expected
+    assert {k: v for k, v in nm["description"].items() if k != "supportedFunction"} == {
+        k: v for k, v in NODE_MANAGEMENT_DESCRIPTION["description"].items() if k != "supportedFunction"
+    }
+    # the DeviceDiagnosis client has no functions: the member is omitted, never `[]`
+    client = next(f["description"] for f in data["featureInformation"] if f["description"]["role"] == "client")
+    assert client["featureType"] == "DeviceDiagnosis" and "supportedFunction" not in client
+    # ship-go replaces every `[]` by `{}` in the text; Go cannot decode `{}` into a list
+    assert not any(isinstance(v, list) and not v for v in _walk(reply))
+
+
+def test_empty_measurement_list_is_sent_without_the_empty_list() -> None:
+    session, _, _ = acme()  # no snapshot yet: no measurement values
+    read = {
+        "datagram": {
+            "header": {
+                "addressSource": {"device": "d:_n:EG_1", "entity": [1], "feature": 6},
+                "addressDestination": {"entity": [1], "feature": 6},
+                "msgCounter": 3,
+                "cmdClassifier": "read",
+            },
+            "payload": {"cmd": [{"measurementListData": {}}]},
+        }
+    }
+    (reply,) = session.receive(read)
+    assert reply["datagram"]["payload"]["cmd"] == [{"measurementListData": {}}]

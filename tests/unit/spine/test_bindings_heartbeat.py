@@ -1,0 +1,85 @@
+"""Who may write and whose heartbeat counts when several EMSs share one EVSE device."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bridge.eebus.ship.eebus_json import from_eebus
+from bridge.eebus.spine.session import SpineSession
+from bridge.usecases.lpc import LpcState
+from tests.unit.spine.test_golden import BINDING_EEBUS, STEP6_WRITE, acme
+
+
+def result_of(out: list[dict[str, Any]]) -> dict[str, Any]:
+    results = [m for m in out if m["datagram"]["header"]["cmdClassifier"] == "result"]
+    assert len(results) == 1
+    return dict(results[0]["datagram"]["payload"]["cmd"][0]["resultData"])
+
+
+def heartbeat_notify(source_device: str, counter: int, msg: int) -> dict[str, Any]:
+    return {
+        "datagram": {
+            "header": {
+                "addressSource": {"device": source_device, "entity": [1], "feature": 5},
+                "addressDestination": {"entity": [1], "feature": 5},
+                "msgCounter": msg,
+                "cmdClassifier": "notify",
+            },
+            "payload": {
+                "cmd": [
+                    {
+                        "deviceDiagnosisHeartbeatData": {
+                            "timestamp": "2026-01-01T00:00:00Z",
+                            "heartbeatCounter": counter,
+                            "heartbeatTimeout": "PT60S",
+                        }
+                    }
+                ]
+            },
+        }
+    }
+
+
+def test_other_connection_cannot_write_with_the_bound_clients_address() -> None:
+    guard, endpoint, clock = acme()
+    assert result_of(guard.receive(from_eebus(json.loads(BINDING_EEBUS)))) == {"errorNumber": 0}
+    intruder = SpineSession(guard.device, clock, "intruder-ski")
+    # same self-declared SPINE addresses, different SHIP connection (SKI)
+    denied = result_of(intruder.receive(json.loads(json.dumps(STEP6_WRITE))))
+    assert denied["errorNumber"] == 9
+    assert result_of(intruder.receive(from_eebus(json.loads(BINDING_EEBUS))))["errorNumber"] == 7
+    assert endpoint.writes == []
+    endpoint.heartbeat()
+    assert result_of(guard.receive(json.loads(json.dumps(STEP6_WRITE)))) == {"errorNumber": 0}
+    assert [w[3] for w in endpoint.writes] == ["eg-ski"]
+    # the intruder's binding delete does not remove the guard's binding
+    delete = from_eebus(json.loads(BINDING_EEBUS))
+    body = delete["datagram"]["payload"]["cmd"][0].pop("nodeManagementBindingRequestCall")["bindingRequest"]
+    delete["datagram"]["payload"]["cmd"][0]["nodeManagementBindingDeleteCall"] = {
+        "bindingDelete": {"clientAddress": body["clientAddress"], "serverAddress": body["serverAddress"]}
+    }
+    assert result_of(intruder.receive(delete)) == {"errorNumber": 0}
+    assert guard.device.bound_peers(((1,), 1)) == {"eg-ski"}
+
+
+def test_only_the_bound_guards_heartbeat_keeps_lpc_out_of_failsafe() -> None:
+    guard, endpoint, clock = acme()
+    hems = SpineSession(guard.device, clock, "hems-ski")
+    # before any binding, any EMS's heartbeat counts (the guard beats before it binds)
+    hems.receive(heartbeat_notify("d:_n:HEMS", 1, 1))
+    assert endpoint.lpc.last_heartbeat == clock.monotonic()
+    guard.receive(from_eebus(json.loads(BINDING_EEBUS)))
+    guard.receive(heartbeat_notify("d:_n:EG_1", 1, 2))
+    assert result_of(guard.receive(json.loads(json.dumps(STEP6_WRITE)))) == {"errorNumber": 0}
+    assert endpoint.lpc.state is LpcState.LIMITED
+    # the guard falls silent; the HEMS keeps beating, which must not count
+    for n in range(2, 15):
+        clock.advance(10)
+        hems.receive(heartbeat_notify("d:_n:HEMS", n, n + 1))
+        endpoint.lpc.tick()
+    assert endpoint.lpc.state is LpcState.FAILSAFE
+    # when the guard's connection is gone, the next guard (here the HEMS) is watched
+    guard.close()
+    hems.receive(heartbeat_notify("d:_n:HEMS", 20, 30))
+    assert endpoint.lpc.last_heartbeat == clock.monotonic()
