@@ -17,7 +17,7 @@ from typing import Protocol
 
 import anyio
 
-from adapters.ocpp import profiles, strategy
+from adapters.ocpp import profiles, strategy, upstream
 from adapters.ocpp.link import CallError
 from adapters.ocpp.options import OcppOptions
 from adapters.ocpp.profiles import LimitValue, Version
@@ -167,6 +167,7 @@ class OcppCharger:
                 status = await self._send_control(session, self._attempt, self._limit(session))
                 if status != "Accepted":
                     raise ChargerRejected(f"{self._id}: refreshing the live profile: {status}")
+                await self._reclamp_upstream(session)  # forwarded upstream profiles carry a validTo too
 
     async def set_fallback_current(self, current_a: float) -> None:
         self._fallback_a = current_a
@@ -232,9 +233,13 @@ class OcppCharger:
         assert self._command is not None
         cmd = self._command
         phases = cmd.phases or self.options.phases
+        current = min(cmd.max_current_a, self.options.max_current_a)
+        wish = self._upstream_wish_a(session)
+        if wish is not None:
+            current = min(current, wish)  # proxy mode: never more than the upstream CSMS wants either
         return profiles.command_limit(
-            pause=cmd.pause,
-            current_a=min(cmd.max_current_a, self.options.max_current_a),
+            pause=cmd.pause or (wish is not None and wish <= 0),
+            current_a=current,
             power_w=cmd.power_w,
             unit=strategy.choose_unit(self.vendor, session.config),
             phases=phases,
@@ -348,19 +353,58 @@ class OcppCharger:
         return amps
 
     def clamp_upstream(self, connector_id: int, profile: dict[str, object]) -> dict[str, object]:
-        """Remember an upstream profile and return it clamped to the obligation."""
+        """Remember an upstream profile and return what the charger may get (see `upstream.forwardable`)."""
         pid = profiles.profile_id_of(self.version, profile)  # type: ignore[arg-type]
         self.upstream_profiles[pid] = (connector_id, profile)
-        return profiles.clamp_profile(self.version, profile, self.obligation_a(), self.options.voltage_v)  # type: ignore[arg-type]
+        self._needs_reapply = True  # our live profile follows the upstream's wish when it is lower
+        return self._forwardable(profile)
+
+    def forget_upstream(self, profile_id: int | None) -> None:
+        """ClearChargingProfile from upstream: by id, or all of them."""
+        if profile_id is None:
+            self.upstream_profiles.clear()
+        else:
+            self.upstream_profiles.pop(profile_id, None)
+        self._needs_reapply = True
+
+    def _forwardable(self, profile: dict[str, object]) -> dict[str, object]:
+        session = self._hub.session(self.options.charge_point_id)
+        layered = session is not None and strategy.layered(self.vendor, session.config)
+        return upstream.forwardable(
+            self.version,
+            profile,  # type: ignore[arg-type]
+            obligation_a=self.obligation_a(),
+            voltage_v=self.options.voltage_v,
+            now=self._clock.now(),
+            validity_s=self.vendor.failsafe.validity_s if layered else None,
+            fallback_purpose=profiles.purpose_name(self.vendor.failsafe.purpose, self.version),
+            fallback_stack=self.vendor.failsafe.stack_level,
+            control=None
+            if self._attempt is None
+            else (profiles.purpose_name(self._attempt.purpose, self.version), self._attempt.stack_level),
+        )
+
+    def _upstream_wish_a(self, session: ChargePointSession) -> float | None:
+        if not self.upstream_profiles:
+            return None
+        return upstream.wanted_current_a(
+            self.version,
+            list(self.upstream_profiles.values()),  # type: ignore[arg-type]
+            self.options.connector_id,
+            self._clock.now(),
+            tx_active=self._tx_id(session) is not None,
+            voltage_v=self.options.voltage_v,
+            phases=self.options.phases,
+        )
 
     async def _reclamp_upstream(self, session: ChargePointSession) -> None:
         for connector_id, profile in list(self.upstream_profiles.values()):
-            clamped = profiles.clamp_profile(self.version, profile, self.obligation_a(), self.options.voltage_v)  # type: ignore[arg-type]
             reply = await session.link.call(  # type: ignore[union-attr]
-                "SetChargingProfile", profiles.set_profile_payload(self.version, connector_id, clamped)
+                "SetChargingProfile",
+                profiles.set_profile_payload(self.version, connector_id, self._forwardable(profile)),
             )
             if reply.get("status") != "Accepted":
-                log.warning("%s: re-clamped upstream profile %s", self._id, reply.get("status"))
+                log.warning("%s: re-sent upstream profile: %s", self._id, reply.get("status"))
 
     async def _install_fallback(self, session: ChargePointSession) -> None:
         if self._fallback_a is None or not strategy.layered(self.vendor, session.config):

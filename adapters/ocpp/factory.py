@@ -145,10 +145,16 @@ class OcppFactory:
             key = "csChargingProfiles" if session.version == "1.6" else "chargingProfile"
             chargers = self._chargers.get(session.cp_id, {})
             targets = [chargers[connector]] if connector in chargers else list(chargers.values())
-            profile = payload[key]
-            for charger in sorted(targets, key=lambda c: c.obligation_a()):
-                profile = charger.clamp_upstream(connector, profile)
-            payload = {**payload, key: profile}
+            original = payload[key]
+            forwarded = [charger.clamp_upstream(connector, original) for charger in targets]
+            lowest = min(range(len(targets)), key=lambda i: targets[i].obligation_a())
+            payload = {**payload, key: forwarded[lowest]}
+            session.wake()  # the chargers re-apply: their live profile follows a lower upstream wish
+        elif call.action == "ClearChargingProfile":
+            pid = payload.get("id", payload.get("chargingProfileId"))
+            for charger in self._chargers.get(session.cp_id, {}).values():
+                charger.forget_upstream(None if pid is None else int(pid))
+            session.wake()
         if session.link is None:
             return rpc.error_frame(call.unique_id, "GenericError", "charge point not connected")
         reply = await session.link.call_raw(call.action, payload, unique_id=call.unique_id)

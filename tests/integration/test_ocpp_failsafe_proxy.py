@@ -140,30 +140,45 @@ async def test_proxy_mode_forwards_both_ways_and_bridge_limit_wins(tmp_path: Pat
                 await wait_for(lambda: factory.session("SIM-1").connector(1).transaction_id == "777")  # type: ignore[union-attr]
 
                 await charger.apply(command("cp1", 10.0))
-                # upstream → charger: its own profile, 32 A at a higher stack level, is forwarded but clamped
-                result = await csms.call(
-                    c16.SetChargingProfile(
+                store = station.core.store.profiles
+
+                def upstream_profile(pid: int, stack: int, amps: float) -> c16.SetChargingProfile:
+                    return c16.SetChargingProfile(
                         connector_id=1,
                         cs_charging_profiles={
-                            "charging_profile_id": 77,
-                            "stack_level": 8,
+                            "charging_profile_id": pid,
+                            "stack_level": stack,
                             "charging_profile_purpose": "TxDefaultProfile",
                             "charging_profile_kind": "Relative",
                             "charging_schedule": {
                                 "charging_rate_unit": "A",
-                                "charging_schedule_period": [{"start_period": 0, "limit": 32.0}],
+                                "charging_schedule_period": [{"start_period": 0, "limit": amps}],
                             },
                         },
                     )
-                )
+
+                # upstream → charger: its own 32 A profile, on the bridge's own stack level, is forwarded clamped
+                result = await csms.call(upstream_profile(77, 8, 32.0))
                 assert result.status == "Accepted"
-                assert station.core.store.profiles[77].periods[0][1] == 10.0
+                await wait_for(lambda: 77 in store and 2001 in store)
+                assert store[77].periods[0][1] == 10.0  # clamped to the obligation
+                assert store[77].stack_level == 7  # moved off the bridge's live layer instead of replacing it
+                assert store[77].valid_to is not None  # and bounded in time like the bridge's own live profile
                 assert station.core.effective_limit_a() == pytest.approx(10.0)
                 # upstream reads the configuration through the bridge (a plain forwarded call)
                 conf = await csms.call(c16.GetConfiguration(key=["NumberOfConnectors"]))
                 assert conf.configuration_key[0]["value"] == "1"
                 # a lower obligation re-clamps the upstream profile too
                 await charger.apply(command("cp1", 8.0))
-                assert station.core.store.profiles[77].periods[0][1] == 8.0
+                await wait_for(lambda: store[77].periods[0][1] == 8.0)
                 assert station.core.effective_limit_a() == pytest.approx(8.0)
+                # the upstream wants less than the bridge allows: the charger gets the upstream's 6 A
+                await csms.call(upstream_profile(77, 3, 6.0))
+                await wait_for(lambda: station.core.effective_limit_a() == pytest.approx(6.0))
+                assert store[2001].periods[0][1] == 6.0  # the bridge's live profile follows the lower wish
+                # the upstream's clear reaches the charger; the bridge's obligation alone applies again
+                cleared = await csms.call(c16.ClearChargingProfile(id=77))
+                assert cleared.status == "Accepted"
+                await wait_for(lambda: station.core.effective_limit_a() == pytest.approx(8.0))
+                assert 77 not in store
                 tg.cancel_scope.cancel()
