@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -18,19 +19,41 @@ pytestmark = pytest.mark.anyio
 FAST_METER_CHECK = "vendor: test\nverify: {meter_grace_s: 0, retries: 1}\n"
 
 
-def sent_profiles(station: object) -> list[dict[str, object]]:
+def sent_profiles(station: object) -> list[dict[str, Any]]:
     return [p for action, p in station.core.received if action == "SetChargingProfile"]  # type: ignore[attr-defined]
 
 
+def schedule(profile: dict[str, Any]) -> dict[str, Any]:
+    """1.6 has one chargingSchedule, 2.0.1 a list of them."""
+    sched = profile["charging_schedule"]
+    return sched if isinstance(sched, dict) else sched[0]
+
+
+def connector(profile: dict[str, Any]) -> int:
+    return int(profile.get("connector_id", profile.get("evse_id", -1)))
+
+
+def purpose(profile: dict[str, Any]) -> str:
+    return str(profile["charging_profile_purpose"]).replace("ChargingStationMaxProfile", "ChargePointMaxProfile")
+
+
+VERSIONS = pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+
+
+@VERSIONS
 @pytest.mark.parametrize("units", ["Power", "W"])
-async def test_quirk_watts_only(tmp_path: Path, units: str) -> None:
+async def test_quirk_watts_only(tmp_path: Path, units: str, version: str) -> None:
     """Huawei (11) and the short spelling "W" (12): the limit goes out in W, rounded down, and takes effect."""
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path, quirks=Quirks(units=units)) as (_, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version, quirks=Quirks(units=units)) as (
+            _,
+            (charger,),
+            (station,),
+        ):
             await charger.apply(command("cp1", 10.0))
-            last = sent_profiles(station)[-1]
-            assert last["charging_schedule"]["charging_rate_unit"] == "W"
-            assert last["charging_schedule"]["charging_schedule_period"][0]["limit"] == 6900
+            last = schedule(sent_profiles(station)[-1])
+            assert last["charging_rate_unit"] == "W"
+            assert last["charging_schedule_period"][0]["limit"] == 6900
             assert station.core.effective_limit_a() == pytest.approx(10.0)
 
 
@@ -54,10 +77,15 @@ async def test_quirk_ignores_profiles_reports_degraded(tmp_path: Path, version: 
             assert len([p for p in sent_profiles(station) if p.get("stack_level") == 8]) >= 2
 
 
-async def test_quirk_max_stack_level_zero(tmp_path: Path) -> None:
+@VERSIONS
+async def test_quirk_max_stack_level_zero(tmp_path: Path, version: str) -> None:
     """(4, 16) ChargeProfileMaxStackLevel 0: one layer only; the limit applies and the watchdog is reported NONE."""
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path, quirks=Quirks(max_stack_level=0)) as (_, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version, quirks=Quirks(max_stack_level=0)) as (
+            _,
+            (charger,),
+            (station,),
+        ):
             await charger.set_fallback_current(6.0)
             await charger.apply(command("cp1", 12.0))
             assert station.core.effective_limit_a() == pytest.approx(12.0)
@@ -66,23 +94,33 @@ async def test_quirk_max_stack_level_zero(tmp_path: Path) -> None:
             assert charger.capabilities.watchdog.kind is WatchdogKind.NONE
 
 
+@VERSIONS
 @pytest.mark.parametrize("quirk", [Quirks(rejects_connector_0=True), Quirks(rejects_charge_point_max=True)])
-async def test_quirk_rejects_station_max_profile(tmp_path: Path, quirk: Quirks) -> None:
+async def test_quirk_rejects_station_max_profile(tmp_path: Path, quirk: Quirks, version: str) -> None:
     """EVBox (1, 2) / single-connector boxes (23): ChargePointMaxProfile on connector 0 refused → TxDefault on 1."""
     vendor = "vendor: test\nlimit: {purpose: ChargePointMaxProfile}\n"
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path, quirks=quirk, vendor_yaml=vendor) as (_, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version, quirks=quirk, vendor_yaml=vendor) as (
+            _,
+            (charger,),
+            (station,),
+        ):
             await charger.apply(command("cp1", 9.0))
-            purposes = [(p["connector_id"], p["charging_profile_purpose"]) for p in sent_profiles(station)]
+            purposes = [(connector(p), purpose(p)) for p in sent_profiles(station)]
             assert (0, "ChargePointMaxProfile") in purposes
             assert purposes[-1] == (1, "TxDefaultProfile")
             assert station.core.effective_limit_a() == pytest.approx(9.0)
 
 
-async def test_quirk_absolute_profiles_ignored(tmp_path: Path) -> None:
+@VERSIONS
+async def test_quirk_absolute_profiles_ignored(tmp_path: Path, version: str) -> None:
     """Wallbox fw < 5 (6): Absolute Accepted but not honoured → composite check catches it → Relative works."""
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path, quirks=Quirks(absolute_ignored=True)) as (_, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version, quirks=Quirks(absolute_ignored=True)) as (
+            _,
+            (charger,),
+            (station,),
+        ):
             await charger.apply(command("cp1", 7.0))
             kinds = [p["charging_profile_kind"] for p in sent_profiles(station)]
             assert kinds[:2] == ["Absolute", "Relative"]
@@ -99,11 +137,12 @@ async def test_quirk_clock_skew(tmp_path: Path, skew: float) -> None:
             assert station.core.effective_limit_a() == pytest.approx(11.0)
 
 
-async def test_quirk_tx_profile_only_during_transaction(tmp_path: Path) -> None:
+@VERSIONS
+async def test_quirk_tx_profile_only_during_transaction(tmp_path: Path, version: str) -> None:
     """(13, 14) a vendor that wants TxProfiles: TxDefault before the session, TxProfile with transactionId during it."""
     vendor = "vendor: test\nlimit: {purpose: TxProfile}\n"
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path, vendor_yaml=vendor) as (factory, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version, vendor_yaml=vendor) as (factory, (charger,), (station,)):
             await charger.apply(command("cp1", 8.0))
             assert sent_profiles(station)[-1]["charging_profile_purpose"] == "TxDefaultProfile"
             await station.plug()
@@ -116,10 +155,11 @@ async def test_quirk_tx_profile_only_during_transaction(tmp_path: Path) -> None:
             assert station.core.effective_limit_a() == pytest.approx(9.0)
 
 
-async def test_quirk_drops_profiles_on_reboot(tmp_path: Path) -> None:
+@VERSIONS
+async def test_quirk_drops_profiles_on_reboot(tmp_path: Path, version: str) -> None:
     """(§4) some firmwares lose their profiles on reboot: the bridge re-installs fallback and live profile on Boot."""
     with anyio.fail_after(15):
-        async with bridge_with_sims(tmp_path) as (_, (charger,), (station,)):
+        async with bridge_with_sims(tmp_path, version=version) as (_, (charger,), (station,)):
             await charger.set_fallback_current(6.0)
             await charger.apply(command("cp1", 10.0))
             ids = set(station.core.store.profiles)
