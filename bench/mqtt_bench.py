@@ -78,6 +78,7 @@ async def run_sim(port: int, n: int, interval: float) -> None:
             for group in groups:
                 next_at += interval / slices  # absolute schedule: publishing time does not stretch the interval
                 await clock.sleep(next_at - clock.monotonic())
+                sim.publish_tick([])  # advance the physics first, so the stamp is taken right before publishing
                 stamp = clock.now().timestamp() * 1000.0
                 for s in group:
                     sim.devices[s].energy_override_wh = stamp

@@ -142,7 +142,7 @@ class MqttLink:
             try:
                 await self._session()
                 delay = self.settings.backoff_initial_s
-            except (OSError, ssl.SSLError, ConnectionError, _SessionLost) as exc:
+            except (OSError, ssl.SSLError, ConnectionError, ValueError, _SessionLost) as exc:
                 log.warning(
                     "%s: connection to %s:%s failed: %s", self._name, self.settings.host, self.settings.port, exc
                 )
@@ -253,7 +253,7 @@ class MqttLink:
                 except OSError:
                     pass
         if was:
-            log.warning("%s: disconnected from %s:%s", self._name, self.settings.host, self.settings.port)
+            log.info("%s: disconnected from %s:%s", self._name, self.settings.host, self.settings.port)
 
     # -- paho callbacks (run inside loop_read/loop_misc, in the owner task) --
     def _handle_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

@@ -207,9 +207,10 @@ class MqttCharger:
         if command.power_w is not None and not command.pause and command.current_a is None:
             phases = command.phases or chars.phases_installed
             current = command.power_w / (chars.nominal_voltage_v * phases)
-        pause = command.pause or current < chars.min_current_a
         has = {p.name for p in self._mapping.points}
         set_current = self._mapping.point(PointName.SET_CURRENT)
+        min_a = max(chars.min_current_a, set_current.min if set_current is not None and set_current.min else 0.0)
+        pause = command.pause or current < min_a
         if pause:
             if PointName.ENABLE in has:
                 self._publish(PointName.ENABLE, False)

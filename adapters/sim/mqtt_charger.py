@@ -115,7 +115,7 @@ class GoeDevice:
         energy = self.energy_override_wh if self.energy_override_wh is not None else round(p.energy_wh, 3)
         return {
             "car": _CAR[p.charging_state],
-            "alw": bool(p.enabled and p.ev is not None),
+            "alw": bool(p.enabled),  # allowed to charge (frc is not "off"), with or without a car
             "amp": int(p.setpoint_a),
             "ama": int(self.config.max_current_a),
             "frc": self.frc,

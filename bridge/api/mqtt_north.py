@@ -174,15 +174,14 @@ class MqttNorthbound:
             self.link.subscribe(f"{self._base}/+/local_limit/set", settings.qos)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Own the broker connection until cancelled; the status topic says offline on a clean stop too."""
+        """Own the broker connection until cancelled.
+
+        A stop closes the socket without DISCONNECT, so the broker publishes the last will
+        (`<base>/status` = offline) on a clean stop as on a crash.
+        """
         try:
             await self.link.run(task_status=task_status)
         finally:
-            if self.link.connected:
-                try:
-                    self.link.publish(f"{self._base}/status", b"offline", qos=self.settings.qos, retain=True)
-                except ChargerUnreachable:
-                    pass
             self._send.close()
 
     # -- publishing ------------------------------------------------------------
