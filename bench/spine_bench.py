@@ -59,7 +59,7 @@ async def write_latency(writes: int) -> tuple[list[float], list[float]]:
                 bridge.clock,
             )
             session = SpineSession(evse.device, bridge.clock, "bench")
-            evse.device.bind(EG_LC, ((1,), 1), "bench")
+            evse.device.bind(EG_LC, ((1,), 1), session.owner)
             got = anyio.Event()
             original = handle.coordinator.set_command
             seen: list[float] = []

@@ -105,7 +105,8 @@ class UseCase:
 class Binding:
     client: FeatureAddress
     server: tuple[Entity, int]
-    peer: str  # the SHIP connection (SKI) it came over
+    peer: str  # the SPINE session (`SpineSession.owner`: SKI + connection) it came over
+    ski: str = ""  # the authenticated EMS behind that session
 
 
 # What NodeManagement offers (eebus-ship-spine.md §3.7); the session serves these itself.
@@ -142,7 +143,7 @@ class LocalDevice:
         self.use_cases: list[UseCase] = []
         self.bindings: list[Binding] = []
         self.exclusive_binding = True
-        self.on_heartbeat: Callable[[str], None] = lambda _peer: None
+        self.on_heartbeat: Callable[[str], None] = lambda _owner: None  # the session's `owner`
         self.on_reply: Callable[[str, str, dict[str, Any]], None] = lambda _peer, _fn, _data: None
 
     def add_entity(self, entity: Entity, entity_type: str) -> None:
@@ -227,17 +228,22 @@ class LocalDevice:
         }
 
     # -- bindings ------------------------------------------------------------------
-    def bind(self, client: FeatureAddress, server: tuple[Entity, int], peer: str) -> WriteOutcome:
-        """Bindings belong to the SHIP connection they came over: a client address is only a claim."""
+    def bind(self, client: FeatureAddress, server: tuple[Entity, int], peer: str, ski: str = "") -> WriteOutcome:
+        """Bindings belong to the SHIP connection they came over: a client address is only a claim.
+
+        The same EMS (same SKI) binding again over a new connection takes its
+        binding over, since the old connection may linger a moment after a reconnect.
+        """
         if server not in self.features or self.features[server].role != "server":
             return WriteOutcome(False, "binding target is not a server feature of this device")
         for b in self.bindings:
             if b.server == server:
-                if b.client == client and b.peer == peer:
+                if b.client == client and (b.peer == peer or (ski and b.ski == ski)):
+                    b.peer = peer
                     return WriteOutcome(True)
                 if self.exclusive_binding or b.client == client:
                     return WriteOutcome(False, "feature is already bound to another client")
-        self.bindings.append(Binding(client, server, peer))
+        self.bindings.append(Binding(client, server, peer, ski))
         return WriteOutcome(True)
 
     def unbind(self, client: FeatureAddress, server: tuple[Entity, int], peer: str) -> None:

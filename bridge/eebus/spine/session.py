@@ -65,6 +65,9 @@ class SpineSession:
         self.device = device
         self.clock = clock
         self.peer = peer
+        # Bindings belong to this conversation, not to the SKI: when the same EMS
+        # reconnects, the old session's close must not drop the new one's binding.
+        self.owner = f"{peer}#{id(self):x}"
         self.remote_device: str | None = None
         self.remote_discovery: dict[str, Any] | None = None
         self.remote_use_cases: dict[str, Any] | None = None
@@ -176,7 +179,7 @@ class SpineSession:
         if cls == "write":
             if fn is None or fn.write is None:
                 return [self._result(header, ERR_REJECTED, f"{function} is not writable")]
-            if not self.device.is_bound(source, key, self.peer):
+            if not self.device.is_bound(source, key, self.owner):
                 return [self._result(header, ERR_BINDING_NEEDED, "write denied: no binding for this client")]
             filters = cmd.get("filter") or []
             if not isinstance(filters, list):
@@ -224,7 +227,7 @@ class SpineSession:
                 FeatureAddress.from_json(req["clientAddress"]),
                 FeatureAddress.from_json(req["serverAddress"]),
             )
-            outcome = self.device.bind(client, server.local(), self.peer)
+            outcome = self.device.bind(client, server.local(), self.owner, self.peer)
             if not outcome.accepted:
                 log.warning("SPINE %s: binding from %s refused: %s", self.peer, client, outcome.description)
                 return [self._result(header, ERR_REJECTED, outcome.description)]
@@ -235,7 +238,7 @@ class SpineSession:
                 FeatureAddress.from_json(req["clientAddress"]),
                 FeatureAddress.from_json(req["serverAddress"]),
             )
-            self.device.unbind(client, server.local(), self.peer)
+            self.device.unbind(client, server.local(), self.owner)
             return [self._result(header, 0)]
         return [self._result(header, ERR_NOT_SUPPORTED, f"{function} not supported")]
 
@@ -286,7 +289,7 @@ class SpineSession:
         ref = header.get("msgCounterReference")
         pending = self._pending.pop(ref, None) if isinstance(ref, int) else None
         if function == "deviceDiagnosisHeartbeatData":
-            self.device.on_heartbeat(self.peer)
+            self.device.on_heartbeat(self.owner)
         if function == "nodeManagementDetailedDiscoveryData" and isinstance(data, dict):
             self.remote_discovery = data
         if function == "nodeManagementUseCaseData" and isinstance(data, dict):
@@ -336,7 +339,7 @@ class SpineSession:
         return min(deadlines) if deadlines else None
 
     def close(self) -> None:
-        self.device.drop_peer(self.peer)
+        self.device.drop_peer(self.owner)
         self.subscriptions.clear()
 
 

@@ -60,7 +60,21 @@ def test_other_connection_cannot_write_with_the_bound_clients_address() -> None:
         "bindingDelete": {"clientAddress": body["clientAddress"], "serverAddress": body["serverAddress"]}
     }
     assert result_of(intruder.receive(delete)) == {"errorNumber": 0}
-    assert guard.device.bound_peers(((1,), 1)) == {"eg-ski"}
+    assert guard.device.bound_peers(((1,), 1)) == {guard.owner}
+
+
+def test_reconnect_of_the_same_ems_keeps_the_new_binding_when_the_old_session_closes() -> None:
+    old, endpoint, clock = acme()
+    assert result_of(old.receive(from_eebus(json.loads(BINDING_EEBUS)))) == {"errorNumber": 0}
+    new = SpineSession(old.device, clock, "eg-ski")  # same SKI, new SHIP connection
+    # the same EMS binds again over its new connection while the old one still lingers
+    assert result_of(new.receive(from_eebus(json.loads(BINDING_EEBUS)))) == {"errorNumber": 0}
+    assert result_of(old.receive(json.loads(json.dumps(STEP6_WRITE))))["errorNumber"] == 9
+    old.close()
+    replacement = SpineSession(old.device, clock, "eg-ski")
+    replacement.close()  # a third, short-lived connection of the same EMS ends
+    endpoint.heartbeat()
+    assert result_of(new.receive(json.loads(json.dumps(STEP6_WRITE)))) == {"errorNumber": 0}
 
 
 def test_only_the_bound_guards_heartbeat_keeps_lpc_out_of_failsafe() -> None:

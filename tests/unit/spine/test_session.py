@@ -132,7 +132,7 @@ def test_fuzz_evse_writes_are_answered_never_raise(data: Any, function: str, fil
         }
     }
     out = session.receive(message)
-    assert session.device.is_bound(FeatureAddress("d:_n:EG_1", (1,), 1), ((1,), feature), "eg-ski")
+    assert session.device.is_bound(FeatureAddress("d:_n:EG_1", (1,), 1), ((1,), feature), session.owner)
     results = [m for m in out if m["datagram"]["header"]["cmdClassifier"] == "result"]
     assert len(results) == 1
     assert endpoint.lpc.limit.value_w >= 0
