@@ -173,6 +173,11 @@ class Link:
         reply = await self.call_raw(action, payload, unique_id=unique_id, timeout_s=timeout_s)
         if isinstance(reply, rpc.IncomingError):
             raise CallError(action, reply.code, reply.description)
+        if self._validate:
+            problem = rpc.validate_result(action, reply.payload, self.version)
+            if problem is not None:  # a malformed answer is a refusal, never a crash further up
+                log.warning("%s: malformed answer to %s: %s", self.name, action, problem)
+                raise CallError(action, "FormationViolation", f"malformed answer: {problem}")
         return reply.payload
 
     async def call_raw(

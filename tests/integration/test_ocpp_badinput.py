@@ -120,3 +120,33 @@ async def test_basic_auth_profile_1(tmp_path: Path) -> None:
             async with connect(url, subprotocols=["ocpp1.6"], additional_headers=ok) as ws:  # type: ignore[list-item]
                 await ws.send('[2, "hb", "Heartbeat", {}]')
                 assert json.loads(await ws.recv())[0] == 3
+
+
+async def test_malformed_answers_from_the_charger_are_refusals(tmp_path: Path) -> None:
+    """A charge point answering our calls with schema-violating payloads: apply() raises ChargerRejected, link stays."""
+    from bridge.errors import ChargerRejected
+    from bridge.model import Command
+
+    factory = await _factory(tmp_path)
+    with anyio.fail_after(15):
+        async with factory, anyio.create_task_group() as tg:
+            charger = factory.create("c1", factory.validate_options({"type": "ocpp", "charge_point_id": "ODD"}))
+            srv = await factory.wait_started()
+            async with connect(f"ws://127.0.0.1:{srv.port}/ODD", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+
+                async def answer_nonsense() -> None:
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        if msg[0] == 2:
+                            await ws.send(json.dumps([3, msg[1], {"status": "Maybe"}]))
+
+                await ws.send('[2, "b1", "BootNotification", {"chargePointVendor": "Odd", "chargePointModel": "X"}]')
+                assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+                tg.start_soon(answer_nonsense)
+                await srv.sessions["ODD"].ready.wait()
+                with pytest.raises(ChargerRejected, match="not applied"):
+                    await charger.apply(Command(charger_id="c1", current_a=(10.0, 10.0, 10.0)))
+                assert not srv.sessions["ODD"].link.closed.is_set()  # type: ignore[union-attr]
+                snap = await charger.read()
+                assert snap.manufacturer.vendor == "Odd"
+                tg.cancel_scope.cancel()

@@ -72,3 +72,10 @@ def test_server_options_need_tls_files() -> None:
         ServerOptions(security_profile=2)
     with pytest.raises(ValueError, match="tls_client_ca"):
         ServerOptions(security_profile=3, tls_cert="c", tls_key="k")  # type: ignore[arg-type]
+
+
+def test_validate_result() -> None:
+    assert rpc.validate_result("SetChargingProfile", {"status": "Accepted"}, "1.6") is None
+    assert rpc.validate_result("SetChargingProfile", {"status": "Maybe"}, "1.6") is not None
+    bad_composite = {"status": "Accepted", "chargingSchedule": {"chargingRateUnit": "A"}}
+    assert rpc.validate_result("GetCompositeSchedule", bad_composite, "1.6") is not None
