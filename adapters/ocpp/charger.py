@@ -112,6 +112,14 @@ class OcppCharger:
             raise ChargerUnreachable(f"charge point {self.options.charge_point_id} is not connected")
         return session
 
+    async def _ready_session(self) -> ChargePointSession:
+        """The session once its post-boot setup is done (stack level and units known), bounded."""
+        session = self._session()
+        if not session.ready.is_set():
+            with anyio.move_on_after(session.server.call_timeout_s):
+                await session.ready.wait()
+        return self._session()
+
     async def read(self) -> ChargerSnapshot:
         session = self._session()
         state = session.connector(self.options.connector_id)
@@ -149,8 +157,9 @@ class OcppCharger:
     async def apply(self, command: Command) -> AppliedSetpoint:
         self._command = command
         self._meter_retries = 0
+        session = await self._ready_session()
         async with self._lock:
-            value = await self._apply_locked(self._session(), verify=True)
+            value = await self._apply_locked(session, verify=True)
         return AppliedSetpoint(
             current_a=profiles.floor_to(value.as_current(self.options.voltage_v), 1), enabled=value.limit > 0
         )
@@ -159,8 +168,8 @@ class OcppCharger:
         """Refresh the live profile's validTo (the charger falls back when we stop)."""
         if self._command is None:
             return
+        session = await self._ready_session()
         async with self._lock:
-            session = self._session()
             if self._attempt is None:
                 await self._apply_locked(session, verify=False)
             else:
@@ -171,8 +180,9 @@ class OcppCharger:
 
     async def set_fallback_current(self, current_a: float) -> None:
         self._fallback_a = current_a
+        session = await self._ready_session()
         async with self._lock:
-            await self._install_fallback(self._session())
+            await self._install_fallback(session)
 
     async def aclose(self) -> None:
         return None
