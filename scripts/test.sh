@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real servers the integration tests start on loopback (Debian packages).
-declare -A pkg_of=([mosquitto]=mosquitto [socat]=socat)
+declare -A pkg_of=([mosquitto]=mosquitto)
 missing=()
 for bin in "${!pkg_of[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("${pkg_of[$bin]}")

@@ -115,6 +115,13 @@ async def test_chaos_exceptions_slow_answers_and_dropped_connections(tmp_path: P
         clock.advance(60)
         snap = await charger.read()
         assert snap.available
+        # a box that answers too slowly: the request times out, the link is dropped and rebuilt
+        sim.faults.delay_s = 10.0  # on the box's (fake) clock: it never answers within our 0.5 s
+        with pytest.raises(ChargerUnreachable, match="no answer"):
+            await charger.read()
+        sim.faults.delay_s = 0.0
+        clock.advance(15)  # lets the stuck answer go out and the reconnect backoff pass
+        assert (await charger.read()).available
 
 
 async def test_single_connection_quirk_is_respected_by_sharing_one_endpoint(tmp_path: Path) -> None:
