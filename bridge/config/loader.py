@@ -19,9 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.clock import SystemClock
 from bridge.config.model import BridgeConfig
-from bridge.yamlpos import Path_, PositionedDocument, format_path, load_positioned
 from bridge.errors import ConfigError
 from bridge.ports import AdapterDeps, AdapterRegistry
+from bridge.yamlpos import Path_, PositionedDocument, format_path, load_positioned
 
 STATE_DIR_ENV = "EVBRIDGE_STATE_DIR"
 
