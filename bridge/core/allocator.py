@@ -30,7 +30,9 @@ API::
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,6 +74,7 @@ class ChargerDemand:
     constraints: tuple[Constraint, ...] = ()
     wants_power: bool = True  # an EV is connected and not full (used for group sharing)
     switched_phases: int | None = None  # phase-switching chargers: the phases currently selected
+    priority: int = 0  # group deficit only: higher priority keeps charging first
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,8 @@ class Allocator:
         self.settings = settings
         self._paused: set[str] = set()
         self._resume_since: dict[str, float] = {}
-        self._rotation: dict[str, tuple[float, int]] = {}  # group → (epoch start, offset)
-        self._warned_p14a: set[tuple[str, float]] = set()
+        self._rotation: dict[str, _Rotation] = {}
+        self._warned_p14a: dict[tuple[str, LimitSource], float] = {}  # last value warned about, no repeats
 
     # -- public -------------------------------------------------------------
     def allocate(
@@ -143,7 +146,7 @@ class Allocator:
         cid = demand.charger_id
         candidate = self._best(demand, demand.constraints + extra)
         ch = demand.capabilities.characteristics
-        if candidate.current_a < ch.min_current_a or candidate.power_w <= 0:
+        if candidate.power_w <= 0:  # below the minimum at every phase count (never rounded up)
             self._paused.add(cid)
             self._resume_since.pop(cid, None)
             return Command(charger_id=cid, pause=True, binding=candidate.binding, reason=candidate.reason)
@@ -180,45 +183,55 @@ class Allocator:
         best: _Candidate | None = None
         for n in options:
             cand = self._for_phases(demand, constraints, n)
-            if cand.current_a < ch.min_current_a:
-                cand = _Candidate(0.0, n, 0.0, cand.binding, cand.reason)
             if best is None or cand.power_w > best.power_w:
                 best = cand
         assert best is not None
         return best
 
     def _for_phases(self, demand: ChargerDemand, constraints: tuple[Constraint, ...], n: int) -> _Candidate:
+        """Min over all constraints at `n` phases, in the charger's own unit (A or W).
+
+        Obligations are visited before recommendations and only a strictly
+        lower limit takes over, so on a tie the obligation is the binding one.
+        """
         caps = demand.capabilities
         ch = caps.characteristics
         u = self.settings.nominal_voltage_v
         res = ch.current_resolution_a
+        by_power = caps.control is ControlMode.POWER
         amps = floor_to(ch.max_current_a, res)
+        watts = power_from_current(ch.max_current_a, n, u)
         binding, reason = LimitSource.HARDWARE, f"charger rating {ch.max_current_a:g} A"
         ordered = sorted(constraints, key=lambda c: c.category is not LimitCategory.OBLIGATION)
         for c in ordered:
             if c.current_a is not None:
                 used = [a for a in c.current_a[:n] if a is not None]
                 if used:
-                    limit = floor_to(min(used), res)
+                    if by_power:
+                        limit_w = power_from_current(min(used), n, u)
+                        if limit_w < watts:
+                            watts, binding, reason = limit_w, c.source, f"{c.source.value} {min(used):g} A per phase"
+                    else:
+                        limit = floor_to(min(used), res)
+                        if limit < amps:
+                            amps, binding, reason = limit, c.source, f"{c.source.value} {min(used):g} A per phase"
+            if c.power_w is not None:
+                cap_w = self._floor_p14a(demand.charger_id, c.power_w, c.source, P14A_DEVICE_MINIMUM_W)
+                if by_power:
+                    if cap_w < watts:
+                        watts, binding, reason = cap_w, c.source, f"{c.source.value} {cap_w:.0f} W"
+                else:
+                    limit = current_from_power(cap_w, n, u, res)
                     if limit < amps:
-                        amps, binding, reason = limit, c.source, f"{c.source.value} {min(used):g} A per phase"
-        power_caps = [
-            (self._floor_p14a(demand.charger_id, c.power_w, c.source, P14A_DEVICE_MINIMUM_W), c.source)
-            for c in ordered
-            if c.power_w is not None
-        ]
-        if caps.control is ControlMode.POWER:
-            power = power_from_current(amps, n, u)
-            for watts, source in power_caps:
-                if watts < power:
-                    power, binding, reason = watts, source, f"{source.value} {watts:.0f} W"
-            power = floor_to(power, caps.power_resolution_w)
-            return _Candidate(power / (n * u), n, power, binding, reason)
-        for watts, source in power_caps:
-            limit = current_from_power(watts, n, u, res)
-            if limit < amps:
-                amps, binding = limit, source
-                reason = f"{source.value} {watts:.0f} W → {limit:g} A × {n}p at {u:g} V"
+                        amps, binding = limit, c.source
+                        reason = f"{c.source.value} {cap_w:.0f} W → {limit:g} A × {n}p at {u:g} V"
+        if by_power:
+            watts = floor_to(watts, caps.power_resolution_w)
+            if watts < power_from_current(ch.min_current_a, n, u):
+                return _Candidate(0.0, n, 0.0, binding, reason)
+            return _Candidate(current_from_power(watts, n, u, res), n, watts, binding, reason)
+        if amps < ch.min_current_a:
+            return _Candidate(0.0, n, 0.0, binding, reason)
         return _Candidate(amps, n, power_from_current(amps, n, u), binding, reason)
 
     def _group_minimum(self, members: int) -> float:
@@ -235,8 +248,8 @@ class Allocator:
             return power_w
         if power_w >= minimum:
             return power_w
-        if (key, power_w) not in self._warned_p14a:
-            self._warned_p14a.add((key, power_w))
+        if self._warned_p14a.get((key, source)) != power_w:
+            self._warned_p14a[(key, source)] = power_w
             log.warning(
                 "%s: grid limit %.0f W is below the §14a minimum %.0f W; %s",
                 key,
@@ -253,73 +266,109 @@ class Allocator:
         """W share per member; members without demand get 0, the sum never exceeds `budget_w`."""
         shares = {m.charger_id: 0.0 for m in members}
         active = sorted((m for m in members if m.wants_power), key=lambda m: m.charger_id)
+        own_max = {m.charger_id: self._best(m, m.constraints).power_w for m in active}
+        active = [m for m in active if own_max[m.charger_id] > 0]
         if not active:
             return shares
-        own_max = {m.charger_id: self._best(m, m.constraints).power_w for m in active}
-        minimum = {m.charger_id: self._minimum_power(m) for m in active}
-        active = [m for m in active if own_max[m.charger_id] > 0]
-        if sum(minimum[m.charger_id] for m in active) <= budget_w:
+        minimum = {m.charger_id: min(self._minimum_power(m), own_max[m.charger_id]) for m in active}
+        rotation = self._rotation.setdefault(group.group_id, _Rotation(start=now))
+        if sum(minimum.values()) <= budget_w:
             chosen = active
+            # remember who charges, the earlier ones first, so a returning deficit throws nobody out
+            ids = [m.charger_id for m in active]
+            before = [cid for cid in rotation.current if cid in ids]
+            rotation.current = (*before, *(cid for cid in ids if cid not in before))
         else:
-            chosen = self._rotate(group.group_id, active, minimum, budget_w, now)
-        for cid, watts in _water_fill([m.charger_id for m in chosen], own_max, budget_w).items():
-            shares[cid] = watts
+            chosen = self._rotate(rotation, active, minimum, budget_w, now)
+        shares.update(_water_fill([m.charger_id for m in chosen], minimum, own_max, budget_w))
         return shares
 
     def _minimum_power(self, demand: ChargerDemand) -> float:
+        """The least power the charger can run with: 1 phase where it can switch (use-cases.md §1.7)."""
         ch = demand.capabilities.characteristics
         n = 1 if ch.phase_switching else (demand.switched_phases or ch.phases_installed)
         return power_from_current(ch.min_current_a, n, self.settings.nominal_voltage_v)
 
     def _rotate(
         self,
-        group_id: str,
+        rotation: _Rotation,
         active: list[ChargerDemand],
         minimum: dict[str, float],
         budget_w: float,
         now: float,
     ) -> list[ChargerDemand]:
-        """As many members as fit at their minimum, starting at a rotating offset."""
-        start, offset = self._rotation.get(group_id, (now, 0))
-        if now - start >= self.settings.rotation_s:
-            chosen_before = self._fit(_rotated(active, offset), minimum, budget_w)
-            offset += max(1, len(chosen_before))
-            start = now
-        self._rotation[group_id] = (start, offset)
-        return self._fit(_rotated(active, offset), minimum, budget_w)
+        """Not everyone's minimum fits: as many as fit charge, the others wait their turn.
 
-    @staticmethod
-    def _fit(ordered: list[ChargerDemand], minimum: dict[str, float], budget_w: float) -> list[ChargerDemand]:
-        chosen: list[ChargerDemand] = []
-        used = 0.0
-        for m in ordered:
-            if used + minimum[m.charger_id] <= budget_w:
-                chosen.append(m)
-                used += minimum[m.charger_id]
+        At the start of each rotation period the order is: higher priority
+        first, then whoever has waited longest since it last charged.  Within a
+        period the chosen chargers keep their place (a charger that leaves frees
+        its place at once), so nobody is paused and resumed needlessly.
+        """
+
+        def waited(m: ChargerDemand) -> tuple[int, float, str]:
+            return (-m.priority, rotation.last_served.get(m.charger_id, -math.inf), m.charger_id)
+
+        if now - rotation.start >= self.settings.rotation_s:
+            rotation.start = now
+            ordered = sorted(active, key=waited)
+        else:
+            keep = {cid: i for i, cid in enumerate(rotation.current)}
+            ordered = sorted(active, key=lambda m: (keep.get(m.charger_id, len(keep)), waited(m)))
+        chosen = _fit(ordered, minimum, budget_w)
+        rotation.current = tuple(m.charger_id for m in chosen)
+        for m in chosen:
+            rotation.last_served[m.charger_id] = now
         return chosen
 
 
-def _rotated(items: list[ChargerDemand], offset: int) -> list[ChargerDemand]:
-    if not items:
-        return items
-    k = offset % len(items)
-    return items[k:] + items[:k]
+@dataclass
+class _Rotation:
+    """Per-group fairness state for budgets below everyone's minimum (explicit, no globals)."""
+
+    start: float
+    current: tuple[str, ...] = ()
+    last_served: dict[str, float] = field(default_factory=dict)
 
 
-def _water_fill(members: list[str], own_max: dict[str, float], budget_w: float) -> dict[str, float]:
-    """Equal shares of `budget_w`; a member that cannot use its share gives the rest to the others."""
-    shares: dict[str, float] = {}
-    remaining = budget_w
-    pending = sorted(members, key=lambda m: (own_max[m], m))
-    while pending:
-        equal = remaining / len(pending)
-        m = pending[0]
-        if own_max[m] <= equal:
-            shares[m] = own_max[m]
-            remaining -= own_max[m]
-            pending.pop(0)
-            continue
-        for m in pending:
-            shares[m] = equal
-        break
+def _fit(ordered: list[ChargerDemand], minimum: dict[str, float], budget_w: float) -> list[ChargerDemand]:
+    """Take members in order while their minimums fit the budget (a big one may be skipped for a small one)."""
+    chosen: list[ChargerDemand] = []
+    used = 0.0
+    for m in ordered:
+        if used + minimum[m.charger_id] <= budget_w:
+            chosen.append(m)
+            used += minimum[m.charger_id]
+    return chosen
+
+
+def _water_fill(members: list[str], low: dict[str, float], high: dict[str, float], budget_w: float) -> dict[str, float]:
+    """Equal W shares within each member's [minimum, own maximum], summing to at most `budget_w`.
+
+    Each member gets clamp(level, low, high) for the highest common level
+    the budget allows: a member that cannot use the level gives the rest to
+    the others, and a member whose minimum is above the level (3 phases next
+    to 1 phase) still gets its minimum.  The caller guarantees Σ low ≤ budget.
+    """
+    if not members:
+        return {}
+    if sum(high[m] for m in members) <= budget_w:
+        return {m: high[m] for m in members}
+
+    def total(level: float) -> float:
+        return sum(min(high[m], max(low[m], level)) for m in members)
+
+    points = sorted({low[m] for m in members} | {high[m] for m in members})
+    level = points[0]
+    for lo, hi in itertools.pairwise(points):
+        if total(hi) > budget_w:
+            slope = sum(1 for m in members if low[m] <= lo and high[m] >= hi)
+            level = lo + (budget_w - total(lo)) / slope if slope else lo
+            break
+    shares = {m: min(high[m], max(low[m], level)) for m in members}
+    excess = sum(shares.values()) - budget_w
+    if excess > 0:  # float dust: take it from the members above their minimum, never below it
+        for m in members:
+            take = min(excess, shares[m] - low[m])
+            shares[m] -= take
+            excess -= take
     return shares

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bridge.core.allocator import Allocator, AllocatorSettings, ChargerDemand, GroupBudget
+from bridge.core.p14a import P14aSettings
 from bridge.model import LimitSource
 from bridge.ports import ControlMode
-from tests.allocator_helpers import caps, demand, lpc
+from tests.allocator_helpers import caps, demand, lpc, opev, oscev
 
 
 def test_phase_switching_charger_goes_single_phase_below_3p_minimum() -> None:
@@ -57,3 +60,89 @@ def test_group_rotation_lets_every_charger_charge() -> None:
         assert len(running) == 2
         charged |= running
     assert charged == {"a", "b", "c"}
+
+
+def test_group_mixed_phases_everyone_gets_minimum_when_budget_allows() -> None:
+    # 1p minimum 1380 W + 3p minimum 4140 W = 5520 W: equal W shares (2760 W each) would pause the 3p one
+    members = [demand("one", phases=1, max_a=32), demand("three", phases=3, max_a=32)]
+    for budget in (5520, 5600, 8000):
+        allocation = Allocator().allocate(members, [GroupBudget("g", ("one", "three"), budget)])
+        cmds = allocation.commands
+        assert not cmds["one"].pause and not cmds["three"].pause, budget
+        assert cmds["three"].current_a == (6, 6, 6)
+        assert sum(allocation.group_shares_w["g"].values()) <= budget
+    # enough for both above their minimums: equal W, each within its own maximum
+    shares = Allocator().allocate(members, [GroupBudget("g", ("one", "three"), 9000)]).group_shares_w["g"]
+    assert shares == {"one": 4500, "three": 4500}
+    shares = Allocator().allocate(members, [GroupBudget("g", ("one", "three"), 20_000)]).group_shares_w["g"]
+    assert shares["one"] == 32 * 230 and shares["three"] == 20_000 - 32 * 230
+
+
+def test_rotation_keeps_chargers_in_place_within_a_period() -> None:
+    allocator = Allocator(AllocatorSettings(rotation_s=900, hysteresis_s=0))
+    group = GroupBudget("g", ("a", "b", "c"), 2 * 4140 + 100)
+    members = [demand(x) for x in "abc"]
+    first = {cid for cid, c in allocator.allocate(members, [group], now=0).commands.items() if not c.pause}
+    assert first == {"a", "b"}
+    # "a" leaves: "c" takes its place at once, "b" keeps charging
+    left = [ChargerDemand("a", caps(), wants_power=False), members[1], members[2]]
+    cmds = allocator.allocate(left, [group], now=60).commands
+    assert cmds["a"].pause and not cmds["b"].pause and not cmds["c"].pause
+    # "a" comes back within the period: it waits, nobody is thrown out for it
+    cmds = allocator.allocate(members, [group], now=120).commands
+    assert cmds["a"].pause and not cmds["b"].pause and not cmds["c"].pause
+    # next period: "a" waited longest and gets its turn
+    cmds = allocator.allocate(members, [group], now=900).commands
+    assert not cmds["a"].pause
+
+
+def test_rotation_serves_higher_priority_first() -> None:
+    allocator = Allocator(AllocatorSettings(rotation_s=900, hysteresis_s=0))
+    group = GroupBudget("g", ("a", "b", "c"), 4140 + 100)  # room for one minimum
+    members = [demand("a"), demand("b"), ChargerDemand("c", caps(), priority=1)]
+    for t in range(0, 3 * 900, 300):
+        cmds = allocator.allocate(members, [group], now=float(t)).commands
+        assert [cid for cid, c in cmds.items() if not c.pause] == ["c"]
+
+
+def test_rotation_resumes_after_hysteresis_and_never_overruns_the_budget() -> None:
+    allocator = Allocator(AllocatorSettings(rotation_s=900, hysteresis_s=30))
+    group = GroupBudget("g", ("a", "b"), 4140 + 100)
+    members = [demand("a"), demand("b")]
+    running_at: dict[float, set[str]] = {}
+    for t in range(0, 1000, 10):
+        cmds = allocator.allocate(members, [group], now=float(t)).commands
+        running_at[t] = {cid for cid, c in cmds.items() if not c.pause}
+        assert len(running_at[t]) <= 1
+    assert running_at[890] == {"a"} and running_at[900] == set()  # b waits 30 s above its minimum
+    assert running_at[930] == {"b"}
+
+
+def test_obligation_is_binding_on_a_tie_with_a_recommendation() -> None:
+    cmd = Allocator().allocate([demand("c1", oscev(6, 6, 6), lpc(4200))]).commands["c1"]
+    assert cmd.current_a == (6, 6, 6) and cmd.binding is LimitSource.LPC
+
+
+def test_power_controlled_charger_pauses_below_minimum_power() -> None:
+    d = ChargerDemand("c1", caps(control=ControlMode.POWER, phases=3), (lpc(4139),))
+    assert Allocator().allocate([d]).commands["c1"].pause
+    d = ChargerDemand("c1", caps(control=ControlMode.POWER, phases=3), (lpc(4140),))
+    assert Allocator().allocate([d]).commands["c1"].power_w == 4140
+    d = ChargerDemand("c1", caps(control=ControlMode.POWER, phases=3), (opev(10, 8, 9),))
+    cmd = Allocator().allocate([d]).commands["c1"]
+    assert cmd.power_w == 8 * 3 * 230 and cmd.binding is LimitSource.OPEV
+
+
+def test_p14a_warning_once_per_value(caplog: pytest.LogCaptureFixture) -> None:
+    allocator = Allocator(AllocatorSettings(p14a=P14aSettings(enabled=True)))
+    for _ in range(5):
+        allocator.allocate([demand("c1", lpc(3000))])
+    allocator.allocate([demand("c1", lpc(2000))])
+    warnings = [r for r in caplog.records if "§14a" in r.getMessage()]
+    assert len(warnings) == 2
+
+
+def test_site_nominal_voltage_is_used() -> None:
+    allocator = Allocator(AllocatorSettings(nominal_voltage_v=240))
+    assert allocator.allocate([demand("c1", lpc(4320))]).commands["c1"].current_a == (6, 6, 6)
+    assert allocator.allocate([demand("c1", lpc(4319))]).commands["c1"].pause
