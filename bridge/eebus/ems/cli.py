@@ -59,9 +59,26 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         return anyio.run(_main, args, state_dir, backend="asyncio")
-    except (RequestFailed, ShipConnectionClosed, OSError, TimeoutError, ValueError) as exc:
+    except _EXPECTED as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:  # why: the connection's task group wraps the device's answer
+        expected, rest = group.split(_EXPECTED)
+        if rest is not None or expected is None:
+            raise
+        for exc in _leaves(expected):
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+_EXPECTED = (RequestFailed, ShipConnectionClosed, OSError, TimeoutError, ValueError)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
 
 
 async def _main(args: argparse.Namespace, state_dir: Path) -> int:

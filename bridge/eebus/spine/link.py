@@ -71,11 +71,15 @@ class SpineLink:
 
     async def run(self) -> None:
         """Until the connection ends; the session's bindings and subscriptions are dropped then."""
+        from bridge.eebus.ship.connection import ShipConnectionClosed
+
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ticker)
                 await self._receiver()
                 tg.cancel_scope.cancel()
+        except* ShipConnectionClosed:
+            pass  # why: a send racing the close is the normal end of a connection, not an application error
         finally:
             self.session.close()
             self.closed.set()
