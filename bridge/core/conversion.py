@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from bridge.model import Characteristics
+from bridge.ports import Capabilities
 
 
 def _d(value: float) -> Decimal:
@@ -35,9 +36,22 @@ def power_from_current(current_a: float, phases: int, voltage_v: float) -> float
     return float(_d(current_a) * _d(phases) * _d(voltage_v))
 
 
-def fallback_current_a(failsafe_w: float, characteristics: Characteristics, phases: int | None = None) -> float:
-    """The current a charger's own watchdog falls back to: the failsafe limit in A, 0 below the minimum (LPC-42)."""
-    n = phases or characteristics.phases_installed
-    amps = current_from_power(failsafe_w, n, characteristics.nominal_voltage_v, characteristics.current_resolution_a)
-    amps = min(amps, floor_to(characteristics.max_current_a, characteristics.current_resolution_a))
-    return amps if amps >= characteristics.min_current_a else 0.0
+def fallback_current_a(
+    failsafe_w: float,
+    charger: Characteristics | Capabilities,
+    phases: int | None = None,
+    nominal_voltage_v: float | None = None,
+) -> float:
+    """The current a charger's own watchdog falls back to: the failsafe limit in A, 0 below the minimum (LPC-42).
+
+    `phases` defaults to the installed phases: the watchdog does not switch
+    phases, so a 3p-capable charger must be assumed to draw on all three.
+    Pass the site's `nominal_voltage_v` (as the allocator uses); without it
+    the charger's own nominal voltage is used.  Never above the rating.
+    """
+    ch = charger.characteristics if isinstance(charger, Capabilities) else charger
+    n = phases or ch.phases_installed
+    u = nominal_voltage_v if nominal_voltage_v is not None else ch.nominal_voltage_v
+    amps = current_from_power(failsafe_w, n, u, ch.current_resolution_a)
+    amps = min(amps, floor_to(ch.max_current_a, ch.current_resolution_a))
+    return amps if amps >= ch.min_current_a else 0.0
