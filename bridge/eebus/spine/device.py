@@ -147,7 +147,19 @@ class LocalDevice:
         self.on_reply: Callable[[str, str, dict[str, Any]], None] = lambda _peer, _fn, _data: None
 
     def add_entity(self, entity: Entity, entity_type: str) -> None:
+        """Also while connected (an EV plugged in): subscribers get a partial `added` notify."""
         self.entities[entity] = entity_type
+
+    def remove_entity(self, entity: Entity) -> None:
+        """The entity, its sub-entities, their features, use cases and bindings go; subscribers get `removed`."""
+
+        def below(e: Entity) -> bool:
+            return e[: len(entity)] == entity
+
+        self.entities = {e: t for e, t in self.entities.items() if not below(e)}
+        self.features = {k: f for k, f in self.features.items() if not below(f.entity)}
+        self.use_cases = [u for u in self.use_cases if not below(u.entity)]
+        self.bindings = [b for b in self.bindings if not below(b.server[0])]
 
     def add_feature(self, entity: Entity, feature: int, feature_type: str, role: str) -> Feature:
         f = Feature(entity, feature, feature_type, role)

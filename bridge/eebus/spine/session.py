@@ -314,6 +314,10 @@ class SpineSession:
     def _due_notifies(self) -> list[dict[str, Any]]:
         now = self.clock.monotonic()
         out: list[dict[str, Any]] = []
+        # subscriptions to features that went away with their entity go too
+        self.subscriptions = [
+            s for s in self.subscriptions if s.server == NODE_MANAGEMENT or s.server in self.device.features
+        ]
         for sub in self.subscriptions:
             for name, data in self._current(sub.server).items():
                 key = (sub.client, sub.server, name)
@@ -321,6 +325,11 @@ class SpineSession:
                 if data == last_data or now - last_time < NOTIFY_MIN_INTERVAL_S:
                     continue
                 self._sent[key] = (data, now)
+                if name == "nodeManagementDetailedDiscoveryData" and isinstance(last_data, dict):
+                    for partial in discovery_changes(last_data, data):
+                        cmd = {"function": name, "filter": [{"cmdControl": {"partial": {}}}], name: partial}
+                        out.append(self._datagram("notify", sub.server, sub.client, cmd))
+                    continue
                 out.append(self._datagram("notify", sub.server, sub.client, {name: data}))
         return out
 
@@ -341,6 +350,51 @@ class SpineSession:
     def close(self) -> None:
         self.device.drop_peer(self.owner)
         self.subscriptions.clear()
+
+
+def discovery_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Partial detailed-discovery notifies (eebus-ship-spine.md §3.7): entities removed, then added.
+
+    A removed entity is announced with `lastStateChange: removed` and no
+    features; an added one with `added` and all of its features, which is
+    what eebus-go turns into EntityDisconnected / EntityConnected.
+    """
+
+    def entities(data: dict[str, Any]) -> dict[tuple[int, ...], dict[str, Any]]:
+        return {
+            tuple(e["description"]["entityAddress"]["entity"]): e["description"]
+            for e in data.get("entityInformation", [])
+        }
+
+    old, new = entities(before), entities(after)
+    device = after["deviceInformation"]["description"]["deviceAddress"]
+    out: list[dict[str, Any]] = []
+    removed = [a for a in old if a not in new]
+    added = [a for a in new if a not in old]
+    if removed:
+        out.append(
+            {
+                "deviceInformation": {"description": {"deviceAddress": device}},
+                "entityInformation": [
+                    {"description": {"entityAddress": {"entity": list(a)}, "lastStateChange": "removed"}}
+                    for a in removed
+                ],
+            }
+        )
+    if added:
+        features = [
+            f
+            for f in after.get("featureInformation", [])
+            if tuple(f["description"]["featureAddress"]["entity"]) in added
+        ]
+        out.append(
+            {
+                "deviceInformation": {"description": {"deviceAddress": device}},
+                "entityInformation": [{"description": {**new[a], "lastStateChange": "added"}} for a in added],
+                "featureInformation": features,
+            }
+        )
+    return out
 
 
 def omit_empty_lists(value: Any) -> Any:
