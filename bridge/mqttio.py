@@ -128,8 +128,9 @@ class MqttLink:
 
     async def wait_connected(self, timeout_s: float) -> None:
         """Wait (real time) for a session; ChargerUnreachable after `timeout_s`."""
-        with anyio.move_on_after(timeout_s):
-            await self._connected_event.wait()
+        if not self._connected and timeout_s > 0:
+            with anyio.move_on_after(timeout_s):
+                await self._connected_event.wait()
         if not self._connected:
             raise ChargerUnreachable(f"{self._name}: no MQTT session within {timeout_s} s")
 

@@ -66,6 +66,7 @@ class MqttOptions(BaseModel):
     max_current_a: float | None = Field(default=None, gt=0)
     stale_after_s: float | None = Field(default=None, gt=0)
     verify_timeout_s: float = Field(default=10.0, gt=0)
+    connect_wait_s: float = Field(default=5.0, ge=0)
     meter: MeterOptions | None = None
 
     @model_validator(mode="after")
@@ -201,7 +202,8 @@ class MqttCharger:
 
     async def apply(self, command: Command) -> AppliedSetpoint:
         if not self._link.connected:
-            raise ChargerUnreachable(f"charger {self._id}: no MQTT session with {self._options.host}")
+            # At start-up the first command usually comes before the broker session: wait a little, bounded.
+            await self._link.wait_connected(self._options.connect_wait_s)
         chars = self._caps.characteristics
         current = command.max_current_a
         if command.power_w is not None and not command.pause and command.current_a is None:

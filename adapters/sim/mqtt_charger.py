@@ -11,20 +11,27 @@ In-process use (tests, demo)::
     sim = MqttChargerSimulator(LinkSettings("127.0.0.1", port), clock, [GoeSimConfig(serial="000001")])
     async with anyio.create_task_group() as tg:
         await tg.start(sim.run)
+    # or: async with sim: ...   (owns its task group)
+
+Config (`simulators:` entry point `mqtt`): `{type: mqtt, port: 1883, serials: ["000001"]}`; the broker
+must already run.  Stand-alone: `python -m adapters.sim.mqtt_charger --port 1883 --serial 000001`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Self
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from adapters.sim.physics import EvProfile, ScriptStep, WallboxPhysics
-from bridge.clock import Clock
+from bridge.clock import Clock, SystemClock
 from bridge.errors import ChargerUnreachable
 from bridge.model import ChargingState
 from bridge.mqttio import LinkSettings, MqttLink
@@ -223,3 +230,49 @@ class MqttChargerSimulator:
                         self.publish_tick()
                     except ChargerUnreachable:
                         continue
+
+    async def __aenter__(self) -> Self:
+        self._cm = anyio.create_task_group()
+        self._tg: TaskGroup = await self._cm.__aenter__()
+        await self._tg.start(self.run)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        self._tg.cancel_scope.cancel()
+        return await self._cm.__aexit__(et, e, tb)
+
+
+def make_simulator(options: Mapping[str, Any], clock: Clock) -> MqttChargerSimulator:
+    """Entry point `evbridge.simulators: mqtt`: `{type: mqtt, host, port, serials: [...], publish_interval_s}`."""
+    serials = options.get("serials") or [options.get("serial", "000001")]
+    settings = LinkSettings(
+        host=str(options.get("host", "127.0.0.1")),
+        port=int(options.get("port", 1883)),
+        username=options.get("username"),
+        password=options.get("password"),
+    )
+    configs = [GoeSimConfig(serial=str(s), max_current_a=float(options.get("max_current_a", 16.0))) for s in serials]
+    return MqttChargerSimulator(
+        settings, clock, configs, publish_interval_s=float(options.get("publish_interval_s", 1.0))
+    )
+
+
+async def _serve(host: str, port: int, serials: list[str]) -> None:
+    async with make_simulator({"host": host, "port": port, "serials": serials}, SystemClock()):
+        print(f"simulated go-e chargers {', '.join(serials)} on mqtt://{host}:{port}", flush=True)
+        await anyio.sleep_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="go-e MQTT charger simulator (needs a running broker)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--serial", action="append", default=[])
+    args = parser.parse_args()
+    anyio.run(_serve, args.host, args.port, args.serial or ["000001"], backend="asyncio")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,7 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -284,3 +284,36 @@ class MqttNorthbound:
         self._put(f"{self._base}/{charger_id}/local_limit", json.dumps({"limit_w": watts}).encode())
         self._send_now(result_topic, b'{"ok": true, "error": null}', retain=False)
         log.info("local limit for %s: %s", charger_id, "cleared" if watts is None else f"{watts:.0f} W")
+
+
+def northbound_service(settings: MqttNorthSettings) -> Callable[[Any], Awaitable[None]]:
+    """A `Bridge.run(extra_services=…)` service: snapshots and LPC state out, local limits in.
+
+    Duck-typed on the runtime's `Bridge` (clock, chargers[id].device_id, devices[id].lpc,
+    snapshot_listeners, set_local_limit) because bridge.api does not import bridge.runtime.
+    LPC state is published once a second; unchanged payloads are not resent.
+    """
+
+    async def service(bridge: Any) -> None:
+        north = MqttNorthbound(settings, bridge.clock)
+        bridge.snapshot_listeners.append(north.publish_snapshot)
+
+        async def lpc_loop() -> None:
+            while True:
+                for cid, handle in list(bridge.chargers.items()):
+                    device = bridge.devices.get(handle.device_id)
+                    if device is not None:
+                        north.publish_lpc(cid, lpc_state(device.lpc))
+                await bridge.clock.sleep(1.0)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(north.run)
+                tg.start_soon(lpc_loop)
+                async for charger_id, watts in north.local_limits:
+                    if charger_id in bridge.chargers:
+                        bridge.set_local_limit(charger_id, watts)
+        finally:
+            bridge.snapshot_listeners.remove(north.publish_snapshot)
+
+    return service

@@ -19,7 +19,7 @@ from bridge.clock import SystemClock
 from bridge.errors import ChargerUnreachable, ConfigError, MappingError
 from bridge.model import ChargerSnapshot, ChargingState, Command
 from bridge.mqttio import LinkSettings, TlsSettings
-from bridge.ports import AdapterDeps, AdapterRegistry, WatchdogKind
+from bridge.ports import AdapterDeps, AdapterRegistry, WatchdogKind, simulator
 from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, eventually, start_broker
 from tests.integration.test_mqtt_north import observing
 
@@ -237,3 +237,21 @@ async def test_bad_options_are_config_errors(tmp_path: Path) -> None:
         factory.validate_options({"mapping": "go-e", "variables": {"serial": "1"}})
     with pytest.raises(ValidationError):
         factory.validate_options({"mapping": "goe", "variables": {"serial": "1"}, "password": "x"})
+
+
+async def test_simulator_entry_point(broker: Mosquitto, tmp_path: Path) -> None:
+    """`simulators: [{type: mqtt, …}]` in a config starts the go-e fleet through this entry point."""
+    clock = SystemClock()
+    make = simulator("mqtt")
+    factory = MqttFactory(AdapterDeps(clock=clock, state_dir=tmp_path))
+    async with make({"port": broker.port, "serials": ["S1", "S2"], "publish_interval_s": 0.1}, clock) as sim, factory:
+        assert set(sim.devices) == {"S1", "S2"}
+        chargers = [
+            factory.create(
+                s, factory.validate_options({"mapping": "goe", "port": broker.port, "variables": {"serial": s}})
+            )
+            for s in ("S1", "S2")
+        ]
+        for charger in chargers:
+            await until(charger, lambda s: s.available and s.manufacturer.serial is not None)
+        assert [(await c.read()).manufacturer.serial for c in chargers] == ["S1", "S2"]
