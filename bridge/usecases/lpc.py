@@ -18,14 +18,28 @@ the reference:
 - In Init and Failsafe a limit only counts when it follows a present
   heartbeat (in Failsafe: a heartbeat received after Failsafe was entered,
   LPC-32/33).  Such writes are accepted and stored but do not change state.
-- A limit without duration never expires; each write restarts the duration.
+- T11 (Failsafe → Unlimited/autonomous once T_fs is over and the heartbeat is
+  back without a limit) needs the heartbeat still present at that instant,
+  strictly: one heartbeat exactly T_rel old does not count (the tie of the two
+  120 s timers goes to the safe side).
+- A limit without duration (or with duration 0, as eebus-go reports "none")
+  never expires; each write restarts the duration.  A duration also runs out
+  outside Limited (Init after a restart, Failsafe): the record then simply
+  reads inactive, without a state change.
+- Every input first runs the timers that were due and afterwards those it made
+  due.  Timers fire at their own instant and judge the heartbeat at that
+  instant, so a late `tick()` gives the same states and transition times as
+  one run exactly at `next_deadline()` (tests/unit/test_lpc_properties.py).
+  A deadline may be tentative (T11 while heartbeats still arrive): `tick()`
+  then does nothing and the deadline moves on.
 
 Public API (used by the SPINE device and the runtime):
 `Lpc(clock, settings=, failsafe=, restored=, name=)`, `state`, `limit`,
 `failsafe`, `effective_cap_w`, `heartbeat_received()`, `write_limit()`,
 `write_failsafe()`, `tick()`, `next_deadline()`, `remaining_duration_s()`,
-`to_persisted()`.  Every method that can change state returns the list of
-`LpcTransition`s it caused (also logged once at INFO, LPC-40).
+`to_persisted()`, `set_changeable()`.  Every method that can change state
+returns the `LpcTransition`s it caused (writes: in `WriteResult.transitions`),
+each also logged once at INFO with old/new state, reason and time (LPC-40).
 """
 
 from __future__ import annotations
@@ -111,7 +125,6 @@ class Lpc:
         self._heartbeat_in_autonomous = False
         self._failsafe_since: float | None = None
         self._heartbeat_back_at: float | None = None  # first heartbeat after Failsafe was entered
-        self._write_after_heartbeat = False  # Init: a limit accepted while a heartbeat was present
         log.info(
             "LPC %s: start in %s, failsafe cap %.0f W",
             name,
@@ -131,7 +144,13 @@ class Lpc:
 
     @property
     def limit(self) -> PowerLimit:
-        """The APCL record as the EMS sees it (value, active, changeable, remaining duration)."""
+        """The APCL record as the EMS sees it (value, active, changeable, remaining duration).
+
+        A duration also runs out outside Limited (in Init after a restart, in Failsafe): the
+        record then reads inactive without a duration, as after T6, and is persisted that way.
+        """
+        if self._expired():
+            return self._limit.model_copy(update={"active": False, "duration_s": None})
         return self._limit.model_copy(update={"duration_s": self.remaining_duration_s()})
 
     @property
@@ -155,9 +174,13 @@ class Lpc:
         return self._heartbeat_fresh(self._clock.monotonic())
 
     def remaining_duration_s(self) -> float | None:
-        if self._limit_expires_at is None or not self._limit.active:
+        """Seconds until the active limit's duration ends; None without a duration or once over."""
+        if self._limit_expires_at is None or not self._limit.active or self._expired():
             return None
-        return max(0.0, self._limit_expires_at - self._clock.monotonic())
+        return self._limit_expires_at - self._clock.monotonic()
+
+    def _expired(self) -> bool:
+        return self._limit_expires_at is not None and self._clock.monotonic() >= self._limit_expires_at
 
     # -- inputs -------------------------------------------------------------
     def heartbeat_received(self) -> list[LpcTransition]:
@@ -171,9 +194,7 @@ class Lpc:
         if self._state is LpcState.FAILSAFE and (recovered or self._heartbeat_back_at is None):
             self._heartbeat_back_at = now
             log.info("LPC %s: heartbeat back in failsafe", self._name, extra={"lpc_device": self._name})
-        if self._state is LpcState.INIT and self._write_after_heartbeat:
-            transitions += self._leave_for_limit("heartbeat and limit received (T2/T3)")
-        return transitions
+        return transitions + self.tick()  # a heartbeat at the end of the grace period completes T11
 
     def write_limit(self, value_w: float, active: bool, duration_s: float | None = None) -> WriteResult:
         """An APCL write from the EMS; accepted or denied with a reason (§1.6)."""
@@ -201,8 +222,6 @@ class Lpc:
             case LpcState.INIT:
                 if heartbeat:
                     transitions += self._leave_for_limit("heartbeat and limit received (T2/T3)")
-                else:
-                    self._write_after_heartbeat = False
             case LpcState.FAILSAFE:
                 if heartbeat and self._heartbeat_back_at is not None:
                     transitions += self._leave_for_limit("heartbeat back and new limit (T10)")
@@ -211,6 +230,7 @@ class Lpc:
                     transitions += self._leave_for_limit("heartbeat and limit received (T13)")
             case LpcState.LIMITED | LpcState.UNLIMITED_CONTROLLED:
                 transitions += self._leave_for_limit("new limit (T5/T7/T8)")
+        transitions += self.tick()  # a duration so short that it is already over
         return WriteResult(True, "", tuple(transitions))
 
     def write_failsafe(self, *, limit_w: float | None = None, duration_s: float | None = None) -> WriteResult:
@@ -240,7 +260,8 @@ class Lpc:
             timedelta(seconds=self._failsafe.duration_minimum_s),
             extra={"lpc_device": self._name},
         )
-        return WriteResult(True, "", pre)
+        # a shorter duration can make the end of Failsafe due at once
+        return WriteResult(True, "", pre + tuple(self.tick()))
 
     def set_changeable(self, changeable: bool) -> None:
         """The CS (not the EMS) decides whether the limit may be written (LPC-16)."""
@@ -281,25 +302,30 @@ class Lpc:
                 if hb_loss is not None and watched:
                     events.append((hb_loss, self._enter_failsafe))
             case LpcState.FAILSAFE:
-                end = self._failsafe_end()
-                if end is not None:
-                    reason = (
-                        "failsafe duration over, heartbeat back but no limit (T11)"
-                        if self._heartbeat_back_at is not None
-                        else "failsafe duration over, configured to leave (after_failsafe=autonomous)"
-                    )
-                    events.append((end, lambda t: self._go(LpcState.UNLIMITED_AUTONOMOUS, reason, t)))
+                if (end := self._failsafe_end()) is not None:
+                    at, reason = end
+                    events.append((at, lambda t: self._go(LpcState.UNLIMITED_AUTONOMOUS, reason, t)))
         return events
 
-    def _failsafe_end(self) -> float | None:
-        """When Failsafe may be left without a new limit (T11), or None while it must stay (T12/LPC-35)."""
+    def _failsafe_end(self) -> tuple[float, str] | None:
+        """When and why Failsafe may be left without a new limit (T11), or None while it must stay (T12/LPC-35).
+
+        Once due, the heartbeat is judged at the moment of leaving, not when `tick()` runs, so a
+        late poller reaches the same decision at the same time as one that woke at the deadline.
+        """
         assert self._failsafe_since is not None
         fs_end = self._failsafe_since + self._failsafe.duration_minimum_s
-        if self._heartbeat_back_at is not None and self._heartbeat_fresh(self._clock.monotonic()):
-            return max(fs_end, self._heartbeat_back_at + self._settings.recovery_grace_s)
+        if self._heartbeat_back_at is not None and self._last_heartbeat is not None:
+            end = max(fs_end, self._heartbeat_back_at + self._settings.recovery_grace_s)
+            lost_at = self._last_heartbeat + self._settings.heartbeat_timeout_s
+            now = self._clock.monotonic()
+            # before `end`: present now (a tentative deadline, judged again then); once due: still
+            # present at `end` itself, strictly, so one heartbeat exactly T_rel ago does not count
+            if (now < end and lost_at >= now) or lost_at > end:
+                return end, "failsafe duration over, heartbeat back but no limit (T11)"
         if self._settings.after_failsafe == "autonomous":
-            return fs_end
-        return None  # heartbeat missing: stay; a heartbeat arriving later re-arms the timer
+            return fs_end, "failsafe duration over, configured to leave (after_failsafe=autonomous)"
+        return None  # heartbeat missing: stay; each heartbeat that arrives re-arms the timer
 
     # -- transitions ----------------------------------------------------------
     def _heartbeat_fresh(self, at: float) -> bool:
@@ -332,8 +358,6 @@ class Lpc:
         if new is not LpcState.FAILSAFE:
             self._failsafe_since = None
             self._heartbeat_back_at = None
-        if old is LpcState.INIT:
-            self._write_after_heartbeat = False
         wall = self._clock.now() - timedelta(seconds=max(0.0, self._clock.monotonic() - at))
         transition = LpcTransition(old, new, reason, wall)
         log.info(
@@ -356,6 +380,7 @@ class Lpc:
     # -- persistence --------------------------------------------------------------
     def to_persisted(self) -> dict[str, Any]:
         """JSON-able state that must survive a restart: failsafe values and the last accepted APCL."""
+        limit = self.limit
         return {
             "version": 1,
             "failsafe": {
@@ -363,10 +388,10 @@ class Lpc:
                 "duration_minimum_s": self._failsafe.duration_minimum_s,
             },
             "limit": {
-                "value_w": self._limit.value_w,
-                "active": self._limit.active,
-                "changeable": self._limit.changeable,
-                "remaining_s": self.remaining_duration_s(),
+                "value_w": limit.value_w,
+                "active": limit.active,
+                "changeable": limit.changeable,
+                "remaining_s": limit.duration_s,
             },
         }
 

@@ -108,7 +108,7 @@ def test_LPC_12_init_heartbeat_and_active_limit_goes_limited(fake_clock: FakeClo
 
 
 @pytest.mark.req("LPC-12")
-def test_LPC_12_limit_before_heartbeat_counts_once_the_heartbeat_arrives(fake_clock: FakeClock) -> None:
+def test_LPC_12_limit_must_follow_the_heartbeat(fake_clock: FakeClock) -> None:
     lpc = make(fake_clock)
     assert lpc.write_limit(5000, True).accepted
     assert lpc.state is LpcState.INIT  # a limit alone is not enough
