@@ -35,6 +35,9 @@ from bridge.eebus.spine.session import NODE_MANAGEMENT, SpineSession
 
 log = logging.getLogger(__name__)
 
+SUBSCRIBE_ATTEMPTS = 3
+SUBSCRIBE_RETRY_S = 2.0
+
 
 @dataclass(frozen=True)
 class Exposure:
@@ -161,7 +164,17 @@ async def watch_heartbeat(link: SpineLink) -> None:
             }
         }
         remote_nm = FeatureAddress(server.device, *NODE_MANAGEMENT)
-        await link.call("call", own_nm, remote_nm, {"nodeManagementSubscriptionRequestCall": body}, ack=True)
+        for attempt in range(1, SUBSCRIBE_ATTEMPTS + 1):
+            try:
+                await link.call("call", own_nm, remote_nm, {"nodeManagementSubscriptionRequestCall": body}, ack=True)
+                break
+            except RequestFailed as exc:
+                # why: spine-go refuses a subscription from a client feature it has not yet
+                # seen in our discovery, and it reads our discovery in parallel with ours
+                if attempt == SUBSCRIBE_ATTEMPTS:
+                    raise
+                log.info("SPINE %s: heartbeat subscription refused (%s); retrying", session.peer, exc)
+                await link.clock.sleep(SUBSCRIBE_RETRY_S)
         await link.call("read", (EVSE, F_DIAG_CLIENT), server, {"deviceDiagnosisHeartbeatData": {}})
     except RequestFailed as exc:
         log.warning("SPINE %s: could not subscribe to the EMS heartbeat: %s", session.peer, exc)
