@@ -67,7 +67,7 @@ class EvseSource:
     characteristics: Characteristics
     endpoint: LpcEndpoint
     frequency: bool = True
-    contractual: bool = False  # a group: contractualConsumptionNominalMax
+    contractual: bool = False  # a group: contractualConsumptionNominalMax as well
     heartbeat_counter: int = field(default=0)
 
 
@@ -315,18 +315,27 @@ class EvseDevice:
         return {"electricalConnectionPermittedValueSetData": items}
 
     def _ec_characteristics(self) -> dict[str, Any]:
-        kind = "contractualConsumptionNominalMax" if self.source.contractual else "powerConsumptionNominalMax"
+        """LPC scenario 4 nominal max; always `powerConsumptionNominalMax`, a group adds the contractual one.
+
+        An energy guard picks the type by our device type (eebus-go: contractual
+        only from an `EnergyManagementSystem`), and we announce a ChargingStation,
+        so a group that offered only the contractual value had no nominal max for it.
+        """
+        kinds = ["powerConsumptionNominalMax"]
+        if self.source.contractual:
+            kinds.append("contractualConsumptionNominalMax")
         return {
             "electricalConnectionCharacteristicData": [
                 {
                     "electricalConnectionId": 0,
                     "parameterId": 0,
-                    "characteristicId": 0,
+                    "characteristicId": i,
                     "characteristicContext": "entity",
                     "characteristicType": kind,
                     "value": scaled(self.source.characteristics.nominal_max_power_w),
                     "unit": "W",
                 }
+                for i, kind in enumerate(kinds)
             ]
         }
 
