@@ -83,7 +83,12 @@ def extract(document: Any, path: str | None) -> Any:
 
 def decode(point: Point, payload: bytes) -> Value | None:
     """Engineering value of `point` from one payload; None for an explicit JSON null (value unknown)."""
-    raw = extract(parse_payload(payload, point.parse), point.path)
+    return decode_parsed(point, parse_payload(payload, point.parse))
+
+
+def decode_parsed(point: Point, document: Any) -> Value | None:
+    """Like `decode` for a payload already parsed with `point.parse` (one parse serves many points)."""
+    raw = extract(document, point.path)
     if raw is None:
         return None
     if point.enum is not None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from adapters.mqtt.codec import PayloadError, Value, decode, render
+from adapters.mqtt.codec import PayloadError, Value, decode_parsed, parse_payload, render
 from adapters.mqtt.mapping import Mapping, Point, PointName
 from bridge.model import (
     AcMeasurement,
@@ -83,9 +84,18 @@ class ChargerState:
             text = payload.decode("utf-8", "replace").strip()
             self.offline = text in self._liveness[topic]
             good = not self.offline
+        parsed: dict[str, Any] = {}  # go-e `nrg` feeds eight points: parse the JSON once
         for point, is_meter in self._routes.get(topic, ()):
             try:
-                value = decode(point, payload)
+                if point.parse not in parsed:
+                    try:
+                        parsed[point.parse] = parse_payload(payload, point.parse)
+                    except PayloadError as exc:
+                        parsed[point.parse] = exc
+                document = parsed[point.parse]
+                if isinstance(document, PayloadError):
+                    raise document
+                value = decode_parsed(point, document)
             except PayloadError as exc:
                 problems.append(f"{topic} ({point.name.value}): {exc}")
                 continue

@@ -255,3 +255,16 @@ async def test_simulator_entry_point(broker: Mosquitto, tmp_path: Path) -> None:
         for charger in chargers:
             await until(charger, lambda s: s.available and s.manufacturer.serial is not None)
         assert [(await c.read()).manufacturer.serial for c in chargers] == ["S1", "S2"]
+
+
+def test_password_from_env_or_file_and_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = MqttFactory(AdapterDeps(clock=SystemClock(), state_dir=tmp_path))
+    base = {"mapping": "goe", "variables": {"serial": "1"}, "username": "u"}
+    monkeypatch.setenv("EVB_MQTT_PW", "from-env")
+    (tmp_path / "pw").write_text("from-file\n")
+    env = factory.validate_options({**base, "password": {"env": "EVB_MQTT_PW"}})
+    file = factory.validate_options({**base, "password": {"file": str(tmp_path / "pw")}})
+    assert env.link_settings("c").password == "from-env" and file.link_settings("c").password == "from-file"
+    assert "from-env" not in repr(env) and "from-env" not in str(env.model_dump())
+    with pytest.raises(ValidationError, match="EVB_MISSING"):
+        factory.validate_options({**base, "password": {"env": "EVB_MISSING"}})
