@@ -119,6 +119,8 @@ class Allocator:
         self.settings = settings
         self._paused: set[str] = set()
         self._resume_since: dict[str, float] = {}
+        self._phases: dict[str, int] = {}  # phase-switching chargers: the phase count last commanded
+        self._phase_up_since: dict[str, float] = {}
         self._rotation: dict[str, _Rotation] = {}
         self._warned_p14a: dict[tuple[str, LimitSource], float] = {}  # last value warned about, no repeats
 
@@ -144,12 +146,16 @@ class Allocator:
     # -- one charger -----------------------------------------------------------
     def _command(self, demand: ChargerDemand, extra: tuple[Constraint, ...], now: float) -> Command:
         cid = demand.charger_id
-        candidate = self._best(demand, demand.constraints + extra)
+        constraints = demand.constraints + extra
+        candidate = self._best(demand, constraints)
         ch = demand.capabilities.characteristics
         if candidate.power_w <= 0:  # below the minimum at every phase count (never rounded up)
             self._paused.add(cid)
             self._resume_since.pop(cid, None)
-            return Command(charger_id=cid, pause=True, binding=candidate.binding, reason=candidate.reason)
+            self._phases.pop(cid, None)  # a paused charger may resume on any phase count
+            self._phase_up_since.pop(cid, None)
+            reason = f"{candidate.reason}; below the minimum {ch.min_current_a:g} A → pause"
+            return Command(charger_id=cid, pause=True, binding=candidate.binding, reason=reason)
         if cid in self._paused:
             since = self._resume_since.setdefault(cid, now)
             if now - since < self.settings.hysteresis_s:
@@ -157,6 +163,8 @@ class Allocator:
                 return Command(charger_id=cid, pause=True, binding=candidate.binding, reason=reason)
             self._paused.discard(cid)
             self._resume_since.pop(cid, None)
+        if ch.phase_switching:
+            candidate = self._hold_phases(demand, constraints, candidate, now)
         if demand.capabilities.control is ControlMode.POWER:
             return Command(
                 charger_id=cid,
@@ -173,6 +181,28 @@ class Allocator:
             binding=candidate.binding,
             reason=candidate.reason,
         )
+
+    def _hold_phases(
+        self, demand: ChargerDemand, constraints: tuple[Constraint, ...], candidate: _Candidate, now: float
+    ) -> _Candidate:
+        """Switch up (1p → 3p) only after `hysteresis_s`; switch down at once.
+
+        Every phase switch interrupts charging, so a cap that wobbles around
+        the 3-phase minimum must not toggle the relay each round.  Staying on
+        fewer phases is always within the constraints (it is computed under them).
+        """
+        cid = demand.charger_id
+        before = self._phases.get(cid)
+        if before is not None and candidate.phases > before:
+            since = self._phase_up_since.setdefault(cid, now)
+            if now - since < self.settings.hysteresis_s:
+                held = self._for_phases(demand, constraints, before)
+                if held.power_w > 0:
+                    held.reason += f"; {candidate.phases} phases after {self.settings.hysteresis_s:.0f} s"
+                    return held
+        self._phase_up_since.pop(cid, None)
+        self._phases[cid] = candidate.phases
+        return candidate
 
     def _best(self, demand: ChargerDemand, constraints: tuple[Constraint, ...]) -> _Candidate:
         """The phase count and current giving the most power within every constraint."""

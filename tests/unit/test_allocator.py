@@ -146,3 +146,21 @@ def test_site_nominal_voltage_is_used() -> None:
     allocator = Allocator(AllocatorSettings(nominal_voltage_v=240))
     assert allocator.allocate([demand("c1", lpc(4320))]).commands["c1"].current_a == (6, 6, 6)
     assert allocator.allocate([demand("c1", lpc(4319))]).commands["c1"].pause
+
+
+def test_phase_switch_up_waits_for_hysteresis_down_is_immediate() -> None:
+    allocator = Allocator(AllocatorSettings(hysteresis_s=30))
+    d = {w: demand("c1", lpc(w), switching=True, max_a=32) for w in (3000, 11_000)}
+    assert allocator.allocate([d[11_000]], now=0).commands["c1"].phases == 3
+    cmd = allocator.allocate([d[3000]], now=5).commands["c1"]
+    assert cmd.phases == 1 and cmd.current_a == (13, 13, 13)  # down at once, no pause
+    cmd = allocator.allocate([d[11_000]], now=10).commands["c1"]
+    assert cmd.phases == 1 and cmd.current_a == (32, 32, 32) and "3 phases after 30 s" in cmd.reason
+    assert allocator.allocate([d[11_000]], now=39).commands["c1"].phases == 1
+    cmd = allocator.allocate([d[11_000]], now=40).commands["c1"]
+    assert cmd.phases == 3 and cmd.current_a == (15, 15, 15)
+    # a dip back to 1p restarts the wait
+    allocator.allocate([d[3000]], now=50)
+    allocator.allocate([d[11_000]], now=51)
+    assert allocator.allocate([d[11_000]], now=80).commands["c1"].phases == 1
+    assert allocator.allocate([d[11_000]], now=81).commands["c1"].phases == 3
