@@ -16,7 +16,7 @@ class Backoff:
     failures: int = 0
 
     def next_delay(self) -> float:
-        delay = min(self.maximum_s, self.base_s * (2**self.failures))
+        delay = min(self.maximum_s, self.base_s * (2 ** min(self.failures, 30)))  # no overflow after many failures
         self.failures += 1
         return delay / 2 + self.rng.random() * delay / 2
 

@@ -46,3 +46,9 @@ def test_backoff_is_capped_and_resets() -> None:
     assert delays[-1] >= 5
     b.reset()
     assert b.next_delay() <= 1
+
+
+def test_backoff_survives_thousands_of_failures() -> None:
+    b = Backoff(base_s=1, maximum_s=60, rng=random.Random(0))
+    for _ in range(5000):
+        assert 0 < b.next_delay() <= 60
