@@ -145,6 +145,7 @@ class MqttCharger:
         self._updated = anyio.Event()
         self._listeners: list[UpdateListener] = []
         self._last_write: dict[PointName, tuple[bytes, float]] = {}
+        self._off_since: float | None = None  # switch-socket chargers: when the relay was switched off
         d = mapping.defaults
         has = {p.name for p in mapping.points}
         self._caps = Capabilities(
@@ -232,6 +233,11 @@ class MqttCharger:
         set_current = self._mapping.point(PointName.SET_CURRENT)
         min_a = max(chars.min_current_a, set_current.min if set_current is not None and set_current.min else 0.0)
         pause = command.pause or current < min_a
+        if not pause and PointName.SWITCH in has and PointName.ENABLE not in has and self._off_since is not None:
+            waited = self._clock.monotonic() - self._off_since
+            if waited < self._mapping.min_off_s:
+                log.info("charger %s: relay stays off for %.0f s more", self._id, self._mapping.min_off_s - waited)
+                pause = True
         if pause:
             if PointName.ENABLE in has:
                 self._publish(PointName.ENABLE, False)
@@ -239,6 +245,8 @@ class MqttCharger:
                 self._publish(PointName.SET_CURRENT, set_current.off_value * set_current.scale)
             elif PointName.SWITCH in has:
                 self._publish(PointName.SWITCH, False)
+                if self._off_since is None:
+                    self._off_since = self._clock.monotonic()
             else:
                 raise CapabilityNotSupported(f"charger {self._id}: mapping cannot pause")
         else:
@@ -251,6 +259,7 @@ class MqttCharger:
                 self._publish(PointName.ENABLE, True)
             elif PointName.SWITCH in has:
                 self._publish(PointName.SWITCH, True)
+                self._off_since = None
         if command.phases is not None and PointName.SET_PHASES in has and chars.phase_switching:
             self._publish(PointName.SET_PHASES, command.phases)
         await self._verify(0.0 if pause else current, pause)

@@ -167,6 +167,10 @@ class Mapping(BaseModel):
     required_variables: tuple[str, ...] = ()
     stale_after_s: float = Field(default=60.0, gt=0)
     min_write_interval_s: float = Field(default=0.0, ge=0)
+    # switch-socket chargers (a relay, no current control): set defaults.min_current_a = max_current_a = the
+    # fixed current so any lower limit switches off; after switching off wait this long before switching on
+    # again (protects the EV from relay chatter; switching off is never delayed)
+    min_off_s: float = Field(default=300.0, ge=0)
     liveness: Liveness | None = None
     keepalive: KeepAliveSpec | None = None
     defaults: Defaults = Defaults()

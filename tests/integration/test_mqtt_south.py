@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from adapters.mqtt.adapter import MqttCharger
 from adapters.mqtt.factory import MqttFactory
 from adapters.sim.mqtt_charger import GoeSimConfig, MqttChargerSimulator
-from bridge.clock import SystemClock
+from bridge.clock import FakeClock, SystemClock
 from bridge.errors import ChargerUnreachable, ConfigError, MappingError
 from bridge.model import ChargerSnapshot, ChargingState, Command
 from bridge.mqttio import LinkSettings, TlsSettings
@@ -268,3 +268,37 @@ def test_password_from_env_or_file_and_never_printed(tmp_path: Path, monkeypatch
     assert "from-env" not in repr(env) and "from-env" not in str(env.model_dump())
     with pytest.raises(ValidationError, match="EVB_MISSING"):
         factory.validate_options({**base, "password": {"env": "EVB_MISSING"}})
+
+
+async def test_switch_socket_charger_keeps_relay_off_for_min_off_time(broker: Mosquitto, tmp_path: Path) -> None:
+    """Tasmota relay: a limit below the cable's fixed current switches off at once; on again only after min_off_s."""
+    clock = FakeClock()  # the adapter's timers; the broker link itself works in real time
+    factory = MqttFactory(AdapterDeps(clock=clock, state_dir=tmp_path))
+    async with anyio.create_task_group() as tg, observing(broker.port) as relay, factory:
+
+        def on_command(topic: str, payload: bytes, _retained: bool) -> None:  # the relay answers like Tasmota
+            if topic == "cmnd/plug1/POWER":
+                relay.link.publish("stat/plug1/POWER", payload, retain=True)
+
+        relay.link._on_message = lambda t, p, r: (relay._on(t, p, r), on_command(t, p, r))  # type: ignore[method-assign]
+        options = {"mapping": "tasmota-switch", "port": broker.port, "variables": {"topic": "plug1"}}
+        charger = factory.create("granny", factory.validate_options(options))
+        assert charger.capabilities.can_pause and charger.capabilities.characteristics.min_current_a == 10
+        await until_true(lambda: factory.links()[0].connected)
+        relay.link.publish("stat/plug1/POWER", b"ON", retain=True)
+        await until(charger, lambda s: s.applied.enabled is True)
+
+        def commands() -> list[bytes]:
+            return [p for t, p, _r in relay.messages if t == "cmnd/plug1/POWER"]
+
+        assert (await charger.apply(Command(charger_id="granny", current_a=(8, 8, 8)))).enabled is False
+        assert commands() == [b"OFF"]  # 8 A < the cable's 10 A: off at once (confirmed by stat/…/POWER)
+        clock.advance(60)
+        applied = await charger.apply(Command(charger_id="granny", current_a=(16, 16, 16)))
+        assert applied.enabled is False  # still within min_off_s: stays off (OFF is repeated, never ON)
+        await anyio.sleep(0.2)
+        assert set(commands()) == {b"OFF"}
+        clock.advance(241)
+        assert (await charger.apply(Command(charger_id="granny", current_a=(16, 16, 16)))).enabled is True
+        assert commands()[-1] == b"ON" and commands().count(b"ON") == 1
+        tg.cancel_scope.cancel()
