@@ -114,6 +114,13 @@ async def test_goe_read_and_control(broker: Mosquitto, tmp_path: Path) -> None:
         assert device.frc == 2
         await charger.apply(Command(charger_id="wb1", current_a=(4, 4, 4)))
         assert device.frc == 1 and device.physics.setpoint_a == 16.0
+        # phase switching: psm 1 = force 1-phase, 2 = force 3-phase
+        assert charger.capabilities.characteristics.phase_switching
+        await charger.apply(Command(charger_id="wb1", current_a=(16, 16, 16), phases=1))
+        await until_true(lambda: device.psm == 1)
+        await until(charger, lambda s: s.active_phases == 1 and s.measurement.power_w == pytest.approx(16 * 230))
+        await charger.apply(Command(charger_id="wb1", current_a=(16, 16, 16), phases=3))
+        await until_true(lambda: device.psm == 2)
         assert sim.rejected == []
 
 
