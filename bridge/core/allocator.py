@@ -1,31 +1,62 @@
 """The allocator: every active constraint + charger limits → exactly one `Command` per charger.
 
-Pure and deterministic; time comes in as a monotonic `now` (hysteresis,
-rotation).  The order is DESIGN.md's control path:
+Pure (no I/O, no clock): time comes in as a monotonic `now` for the only
+state it keeps — pause hysteresis, phase-switch hysteresis and group
+rotation — which lives in the `Allocator` object, never in globals.  The order
+is DESIGN.md's control path:
 
-1. Obligations (safety and grid): hardware max, LPC/failsafe and §14a in W,
-   OPEV per phase in A, the charger's share of a group limit.  Their minimum
-   is a hard ceiling.
-2. Optimisation (OSCEV recommendation, CEVC curve, a local user limit) can
-   only lower the result further (CMB-02).
-3. W→A with the site's nominal voltage and the phases the charger supplies
-   (installed, or the switched count), rounded down to its resolution.  Below
-   the minimum current it pauses — or switches to one phase where it can and
-   one phase gives more power within the cap (use-cases.md §1.7).  After a
-   pause it resumes only once the allowed current has stayed ≥ I_min for
-   `hysteresis_s` (CMB-03).
+1. Obligations (safety and grid): hardware max (rating), LPC or its failsafe
+   and §14a in W, OPEV per phase in A, the charger's share of a group limit.
+   Their minimum is a hard ceiling.
+2. Optimisation (OSCEV per phase in A, CEVC curve in W, a local user limit in
+   W — all `LimitCategory.RECOMMENDATION`) can only lower the result (CMB-02);
+   on a tie the obligation is reported as binding.
+3. W→A with the site's nominal voltage (never the measured one) and the
+   phases the charger supplies (installed, or for a phase-switching charger
+   the count the allocator picks), rounded down to its resolution in exact
+   decimal arithmetic.  Power-controlled chargers get W rounded down to
+   `power_resolution_w`.  Below the minimum current it pauses (never rounded
+   up) — or runs on one phase where it can switch and one phase gives more
+   power within the cap (use-cases.md §1.7).  After a pause it resumes only
+   once the allowed current has stayed ≥ I_min for `hysteresis_s` (CMB-03);
+   a switch up from 1 to 3 phases waits the same time, a switch down is
+   immediate.
 
-Group limits (CMB-05): the group's W budget is shared equally among members
-whose EV wants power, each capped by its own obligations, unused share
-redistributed.  If the budget cannot give every active member its minimum, as
-many as fit charge and the others pause; the paused ones rotate every
-`rotation_s` so nobody starves.  The sum never exceeds the budget.
+Group limits (CMB-05): the group's W budget goes to the members whose EV
+wants power.  If every such member's minimum fits, each gets
+clamp(level, own minimum, own maximum) for the highest common level the
+budget allows — equal W shares, a member that cannot use its share leaves it
+to the others, a 3-phase member next to 1-phase ones still gets its minimum.
+If not, as many as fit charge (higher `priority` first, then whoever waited
+longest), the others pause; at every `rotation_s` the order is drawn again
+so nobody starves, and within a period the charging ones keep their place.
+The sum of the members' commands never exceeds the budget.
 
-API::
+§14a (use-cases.md §14): with `P14aSettings.enabled` a grid limit (LPC,
+failsafe, §14a) below the §14a minimum is logged as a warning and applied as
+it is; with `floor` on it is raised to 4.2 kW per charger, or to P_min,14a for
+a group.  A fuse (OPEV) or the rating below that still wins.
+
+API (frozen dataclasses, all in this module)::
+
+    Constraint(source: LimitSource, category=OBLIGATION, power_w: float | None = None,
+               current_a: tuple[float | None, float | None, float | None] | None = None)
+    ChargerDemand(charger_id, capabilities: bridge.ports.Capabilities, constraints: tuple[Constraint, ...] = (),
+                  wants_power=True, switched_phases: int | None = None, priority=0)
+    GroupBudget(group_id, members: tuple[str, ...], limit_w: float | None, source=LimitSource.LPC)
+    AllocatorSettings(nominal_voltage_v=230.0, hysteresis_s=30.0, rotation_s=900.0,
+                      p14a=P14aSettings(enabled=False, floor=False, gzf_table=..., device_minimums_w=(4200,)))
 
     allocator = Allocator(AllocatorSettings(nominal_voltage_v=230))
-    allocation = allocator.allocate(demands, groups, now)
-    allocation.commands["garage"]   # Command with binding + reason
+    allocation = allocator.allocate(demands, groups, now)   # every round, same object
+    allocation.commands["garage"]     # bridge.model.Command with binding + reason
+    allocation.group_shares_w["car-park"]["garage"]   # W share given to each member
+
+`wants_power` only matters in groups (no EV or EV full → no share);
+`switched_phases` is the phase count of a charger that cannot switch itself
+but is wired/set to fewer phases than installed.  A group with `limit_w=None`
+imposes nothing.  The charger's own watchdog value comes from
+`bridge.core.conversion.fallback_current_a`.
 """
 
 from __future__ import annotations

@@ -123,3 +123,29 @@ def test_P14A_05_floor_keeps_4200_w_available() -> None:
     assert allocator.allocate([demand("c3", lpc(1000), opev(4, 4, 4))]).commands["c3"].pause
     # and it is off by default
     assert Allocator().allocate([demand("c1", lpc(1000))]).commands["c1"].pause
+
+
+@pytest.mark.req("P14A-05")
+def test_P14A_05_floor_for_a_group_is_p_min_of_its_chargers() -> None:
+    allocator = Allocator(AllocatorSettings(p14a=P14aSettings(enabled=True, floor=True)))
+    members = [demand("a"), demand("b")]
+    allocation = allocator.allocate(members, [GroupBudget("g", ("a", "b"), 1000)])
+    assert sum(allocation.group_shares_w["g"].values()) == pytest.approx(7560)  # 4.2 kW + 0.8 × 4.2 kW
+    # 7560 W do not hold two 3-phase minimums (2 × 4140 W): one charges with all of it, the other waits its turn
+    running = [c for c in allocation.commands.values() if not c.pause]
+    assert [c.current_a for c in running] == [(10, 10, 10)]  # 7560 / 690 = 10.96 → 10 A
+    # floor off: the same group limit pauses both
+    cmds = Allocator(AllocatorSettings(p14a=P14aSettings(enabled=True))).allocate(
+        members, [GroupBudget("g", ("a", "b"), 1000)]
+    )
+    assert all(c.pause for c in cmds.commands.values())
+
+
+@pytest.mark.req("P14A-04")
+def test_P14A_04_low_group_limit_warns_and_is_applied_as_is(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    allocator = Allocator(AllocatorSettings(p14a=P14aSettings(enabled=True)))
+    members = [demand("a"), demand("b")]
+    allocation = allocator.allocate(members, [GroupBudget("g", ("a", "b"), 7000)])
+    assert sum(allocation.group_shares_w["g"].values()) <= 7000
+    assert any("below the §14a minimum 7560 W" in r.getMessage() for r in caplog.records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.clock import FakeClock
 from bridge.core.allocator import Allocator, AllocatorSettings, ChargerDemand, GroupBudget
 from bridge.core.p14a import P14aSettings
 from bridge.model import LimitSource
@@ -164,3 +165,23 @@ def test_phase_switch_up_waits_for_hysteresis_down_is_immediate() -> None:
     allocator.allocate([d[11_000]], now=51)
     assert allocator.allocate([d[11_000]], now=80).commands["c1"].phases == 1
     assert allocator.allocate([d[11_000]], now=81).commands["c1"].phases == 3
+
+
+def test_group_rotation_on_a_fake_clock_with_default_settings() -> None:
+    """3 chargers, budget for 2 minimums, default rotation (15 min) and hysteresis (30 s), 10 s rounds."""
+    clock = FakeClock()
+    allocator = Allocator()
+    members = [demand(x) for x in "abc"]
+    group = GroupBudget("g", ("a", "b", "c"), 2 * 4140 + 500)
+    charged_at: dict[str, float] = {}
+    start = clock.monotonic()
+    while clock.monotonic() - start <= 2 * 900:
+        allocation = allocator.allocate(members, [group], now=clock.monotonic())
+        running = [cid for cid, c in allocation.commands.items() if not c.pause]
+        assert 1 <= len(running) <= 2 or clock.monotonic() - start < 30
+        assert sum(allocation.group_shares_w["g"].values()) <= group.limit_w  # type: ignore[operator]
+        for cid in running:
+            charged_at.setdefault(cid, clock.monotonic() - start)
+        clock.advance(10)
+    assert set(charged_at) == {"a", "b", "c"}
+    assert max(charged_at.values()) <= 900 + 30  # the third one starts one hysteresis after the first rotation
