@@ -90,10 +90,11 @@ class Constraint:
     current_a: PhaseCaps | None = None
 
     def __post_init__(self) -> None:
-        if self.power_w is not None and self.power_w < 0:
-            raise ValueError("power limit must be >= 0")
-        if self.current_a is not None and any(c is not None and c < 0 for c in self.current_a):
-            raise ValueError("current limit must be >= 0")
+        # NaN compares false with everything: it would silently drop the limit, so it is refused
+        if self.power_w is not None and not self.power_w >= 0:
+            raise ValueError(f"power limit must be >= 0, got {self.power_w}")
+        if self.current_a is not None and any(c is not None and not c >= 0 for c in self.current_a):
+            raise ValueError(f"current limit must be >= 0, got {self.current_a}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,10 @@ class GroupBudget:
     members: tuple[str, ...]
     limit_w: float | None
     source: LimitSource = LimitSource.LPC
+
+    def __post_init__(self) -> None:
+        if self.limit_w is not None and not self.limit_w >= 0:
+            raise ValueError(f"group limit must be >= 0, got {self.limit_w}")
 
 
 @dataclass(frozen=True)

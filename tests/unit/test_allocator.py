@@ -185,3 +185,13 @@ def test_group_rotation_on_a_fake_clock_with_default_settings() -> None:
         clock.advance(10)
     assert set(charged_at) == {"a", "b", "c"}
     assert max(charged_at.values()) <= 900 + 30  # the third one starts one hysteresis after the first rotation
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0])
+def test_nan_or_negative_limits_are_refused_not_ignored(bad: float) -> None:
+    with pytest.raises(ValueError):
+        lpc(bad)
+    with pytest.raises(ValueError):
+        opev(16, bad, 16)
+    with pytest.raises(ValueError):
+        GroupBudget("g", ("a",), bad)
