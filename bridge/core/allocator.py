@@ -61,7 +61,7 @@ imposes nothing.  The charger's own watchdog value comes from
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -424,12 +424,13 @@ def _water_fill(members: list[str], low: dict[str, float], high: dict[str, float
         return sum(min(high[m], max(low[m], level)) for m in members)
 
     points = sorted({low[m] for m in members} | {high[m] for m in members})
-    level = points[0]
-    for lo, hi in itertools.pairwise(points):
-        if total(hi) > budget_w:
-            slope = sum(1 for m in members if low[m] <= lo and high[m] >= hi)
-            level = lo + (budget_w - total(lo)) / slope if slope else lo
-            break
+    # total() is non-decreasing: find the last breakpoint within the budget (bisection, O(n log n))
+    k = bisect.bisect_right(points, budget_w, key=total) - 1
+    level = points[max(k, 0)]
+    if 0 <= k < len(points) - 1:
+        lo, hi = points[k], points[k + 1]
+        slope = sum(1 for m in members if low[m] <= lo and high[m] >= hi)  # members between their bounds
+        level = lo + (budget_w - total(lo)) / slope if slope else lo
     shares = {m: min(high[m], max(low[m], level)) for m in members}
     excess = sum(shares.values()) - budget_w
     if excess > 0:  # float dust: take it from the members above their minimum, never below it
