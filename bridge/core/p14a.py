@@ -32,10 +32,19 @@ def device_minimum_w(kind: SteuveKind, nominal_w: float) -> float:
 
 
 def gzf(n: int, table: Mapping[int, float] = DEFAULT_GZF) -> float:
-    """Simultaneity factor for n devices (P14A-02); n ≥ the largest key uses that key's value."""
+    """Simultaneity factor for n devices (P14A-02).
+
+    A configured table may be sparse: n uses the entry of the largest key ≤ n
+    (n ≥ the largest key: that key's value), below the smallest key that key's
+    value.  The factor falls with n, so a gap errs towards a higher minimum;
+    an empty table counts every device fully (1.0).
+    """
     if n < 2:
         return 0.0
-    return table[min(n, max(table))]
+    if not table:
+        return 1.0
+    below = [k for k in table if k <= n]
+    return table[max(below)] if below else table[min(table)]
 
 
 def p_min_14a(minimums_w: Sequence[float], table: Mapping[int, float] = DEFAULT_GZF) -> float:

@@ -92,6 +92,9 @@ def test_P14A_02_gzf_table_defaults_and_configurable() -> None:
     custom = dict(DEFAULT_GZF) | {2: 0.9}
     assert p_min_14a([4200, 4200], custom) == pytest.approx(4200 + 0.9 * 4200)
     assert P14aSettings(device_minimums_w=(4200, 4200), gzf_table=custom).minimum_w == pytest.approx(7980)
+    sparse = {2: 0.8, 9: 0.45}  # a gap takes the entry below it (the higher factor)
+    assert [gzf(n, sparse) for n in (2, 5, 8, 9, 20)] == [0.8, 0.8, 0.8, 0.45, 0.45]
+    assert gzf(3, {5: 0.6}) == 0.6 and gzf(3, {}) == 1.0
 
 
 @pytest.mark.req("P14A-03")
