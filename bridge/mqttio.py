@@ -29,7 +29,7 @@ import paho.mqtt.client as paho
 from anyio.abc import TaskStatus
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from bridge.clock import Clock, wait_event
+from bridge.clock import Clock
 from bridge.errors import ChargerUnreachable
 
 log = logging.getLogger(__name__)
@@ -233,8 +233,11 @@ class MqttLink:
                     return
 
     async def _misc(self, client: paho.Client) -> None:
+        # Keep-alive pings follow the broker's real clock, not the injected one (a FakeClock in a test
+        # must not make the broker drop us); the reconnect backoff uses the injected clock.
         while True:
-            await wait_event(self._clock, self._lost, 1.0)
+            with anyio.move_on_after(1.0):
+                await self._lost.wait()
             if client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost.set()
                 return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 from anyio.abc import SocketStream
@@ -9,7 +11,7 @@ from anyio.abc import SocketStream
 from bridge.clock import SystemClock
 from bridge.errors import ChargerUnreachable
 from bridge.mqttio import LinkSettings, MqttLink
-from tests.integration.mosquitto import eventually, free_port
+from tests.integration.mosquitto import eventually, free_port, start_broker
 
 pytestmark = pytest.mark.anyio
 
@@ -66,3 +68,20 @@ async def test_silent_refusing_or_garbage_broker_is_left_and_retried(answer: byt
         await eventually(redialled, 5)
         assert not link.connected and link.connects == 0
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.slow
+async def test_keepalive_pings_hold_an_idle_session(tmp_path: Path) -> None:
+    """keepalive 1 s and no traffic for 7 s: mosquitto drops a silent client after 1.5 s (checked every few s)."""
+    broker = start_broker(tmp_path / "broker")
+    try:
+        settings = LinkSettings("127.0.0.1", broker.port, client_id="idle", keepalive_s=1)
+        link = MqttLink(settings, SystemClock(), lambda *_: None, name="idle")
+        async with anyio.create_task_group() as tg:
+            await tg.start(link.run)
+            await link.wait_connected(5)
+            await anyio.sleep(7)
+            assert link.connected and link.connects == 1
+            tg.cancel_scope.cancel()
+    finally:
+        broker.stop()
