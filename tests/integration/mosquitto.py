@@ -13,7 +13,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from bridge.clock import SystemClock
+from bridge.mqttio import LinkSettings, MqttLink
 
 Mode = Literal["plain", "password", "tls"]
 USERNAME = "evbridge"
@@ -181,3 +185,30 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0
             return
         await anyio.sleep(step_s)
     pytest.fail(f"condition not reached within {within_s} s")
+
+
+class Observer:
+    """A plain subscriber that records what the broker delivers (retained flag included)."""
+
+    def __init__(self, port: int, topic_filter: str = "#", name: str = "observer") -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.retained: dict[str, bytes] = {}
+        self.link = MqttLink(LinkSettings("127.0.0.1", port, client_id=name), SystemClock(), self._on, name=name)
+        self.link.subscribe(topic_filter, 1)
+
+    def _on(self, topic: str, payload: bytes, retained: bool) -> None:
+        self.messages.append((topic, payload, retained))
+        if payload:
+            self.retained[topic] = payload
+        else:
+            self.retained.pop(topic, None)
+
+
+@asynccontextmanager
+async def observing(port: int, name: str = "observer") -> AsyncIterator[Observer]:
+    obs = Observer(port, name=name)
+    async with anyio.create_task_group() as tg:
+        await tg.start(obs.link.run)
+        await obs.link.wait_connected(5)
+        yield obs
+        tg.cancel_scope.cancel()

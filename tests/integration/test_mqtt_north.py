@@ -30,8 +30,8 @@ import pytest
 from bridge.api.mqtt_north import MqttNorthbound, MqttNorthSettings
 from bridge.clock import SystemClock
 from bridge.model import AcMeasurement, ChargerSnapshot, ChargingState, ManufacturerInformation
-from bridge.mqttio import LinkSettings, MqttLink
-from tests.integration.mosquitto import Mosquitto, eventually, start_broker
+from bridge.mqttio import LinkSettings
+from tests.integration.mosquitto import Mosquitto, eventually, observing, start_broker
 
 pytestmark = pytest.mark.anyio
 TOKEN = "local-token-123"
@@ -42,33 +42,6 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     b = start_broker(tmp_path / "broker")
     yield b
     b.stop()
-
-
-class Observer:
-    """A plain subscriber that records what the broker delivers (retained flag included)."""
-
-    def __init__(self, port: int, topic_filter: str = "#", name: str = "observer") -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.retained: dict[str, bytes] = {}
-        self.link = MqttLink(LinkSettings("127.0.0.1", port, client_id=name), SystemClock(), self._on, name=name)
-        self.link.subscribe(topic_filter, 1)
-
-    def _on(self, topic: str, payload: bytes, retained: bool) -> None:
-        self.messages.append((topic, payload, retained))
-        if payload:
-            self.retained[topic] = payload
-        else:
-            self.retained.pop(topic, None)
-
-
-@asynccontextmanager
-async def observing(port: int, name: str = "observer") -> AsyncIterator[Observer]:
-    obs = Observer(port, name=name)
-    async with anyio.create_task_group() as tg:
-        await tg.start(obs.link.run)
-        await obs.link.wait_connected(5)
-        yield obs
-        tg.cancel_scope.cancel()
 
 
 def snapshot(cid: str, power: float = 7360.0, serial: str = "SN-1") -> ChargerSnapshot:

@@ -17,8 +17,7 @@ from bridge.config import load_config_text
 from bridge.core.coordinator import CoordinatorSettings
 from bridge.mqttio import LinkSettings
 from bridge.runtime.app import Bridge
-from tests.integration.mosquitto import eventually, start_broker
-from tests.integration.test_mqtt_north import observing
+from tests.integration.mosquitto import eventually, observing, start_broker
 
 pytestmark = pytest.mark.anyio
 

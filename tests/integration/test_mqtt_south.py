@@ -20,8 +20,7 @@ from bridge.errors import ChargerUnreachable, ConfigError, MappingError
 from bridge.model import ChargerSnapshot, ChargingState, Command
 from bridge.mqttio import LinkSettings, TlsSettings
 from bridge.ports import AdapterDeps, AdapterRegistry, WatchdogKind, simulator
-from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, eventually, start_broker
-from tests.integration.test_mqtt_north import observing
+from tests.integration.mosquitto import PASSWORD, USERNAME, Mosquitto, eventually, observing, start_broker
 
 pytestmark = pytest.mark.anyio
 
