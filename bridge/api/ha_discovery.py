@@ -46,7 +46,7 @@ ENTITIES: tuple[Entity, ...] = (
     ),
     Entity(
         "sensor", "active_limit", "Active power limit", "lpc",
-        "{{ value_json.effective_cap_w if value_json.effective_cap_w is not none else 'unknown' }}",
+        "{{ value_json.effective_cap_w }}",  # null (unlimited) renders "None", which HA shows as unknown
         "power", "W", "measurement", icon="mdi:transmission-tower-export",
     ),
     Entity(
