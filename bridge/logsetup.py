@@ -40,3 +40,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     for noisy in ("pymodbus", "websockets", "zeroconf", "ocpp", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # A client that drops a TCP connection before the WebSocket handshake (port probes, scanners)
+    # is not an error of ours; the OCPP server logs refusals itself.
+    logging.getLogger("websockets.server").setLevel(logging.CRITICAL)

@@ -168,12 +168,6 @@ class Bridge:
         self, *, extra_services: Sequence[Service] = (), task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         async with AsyncExitStack() as stack:
-            for sim_options in self.config.simulators:
-                await stack.enter_async_context(simulator(sim_options["type"])(sim_options, self.clock))
-                log.info(
-                    "started simulator %s",
-                    {k: v for k, v in sim_options.items() if k != "type"} | {"type": sim_options["type"]},
-                )
             factories = await self._enter_factories(stack)
             for charger_cfg in self.config.chargers:
                 factory = factories[charger_cfg.adapter["type"]]
@@ -186,6 +180,14 @@ class Bridge:
                     on_event=self._on_charger_event,
                 )
                 self.chargers[charger_cfg.id] = ChargerHandle(charger, coordinator, self._device_of[charger_cfg.id])
+            # Simulators (demo, commissioning) start after the adapters so that a charge point can dial
+            # the CSMS, and before the coordinators so that a Modbus box answers the first poll.
+            for sim_options in self.config.simulators:
+                try:
+                    await stack.enter_async_context(simulator(sim_options["type"])(sim_options, self.clock))
+                except OSError as exc:
+                    raise OSError(f"simulator {sim_options}: {exc.strerror or exc}") from exc
+                log.info("started simulator %s", sim_options)
             self.journal.append(self.clock.now(), "bridge_started", chargers=list(self.chargers))
             try:
                 async with anyio.create_task_group() as tg:

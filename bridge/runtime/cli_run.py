@@ -39,7 +39,16 @@ def run(args: argparse.Namespace) -> int:
     log.info("evbridge starting: %s (%s), state in %s", loaded.config.site.name, path, state_dir)
     if args.config is None:
         log.info("no -c FILE given: running the embedded demo with simulated chargers")
-    anyio.run(_main, loaded, state_dir, backend="asyncio")
+    failures: list[BaseException] = []
+    try:
+        anyio.run(_main, loaded, state_dir, backend="asyncio")
+    except* OSError as group:
+        # A port in use, a missing serial device, …: say which, without a traceback.
+        failures.extend(group.exceptions)
+    for exc in _leaves(failures):
+        print(f"error: cannot run: {exc}", file=sys.stderr)
+    if failures:
+        return 1
     log.info("evbridge stopped")
     return 0
 
@@ -63,3 +72,10 @@ async def _stop_on_signal(bridge: Bridge) -> None:
             log.info("%s received: leaving chargers at their safe value and stopping", signal.Signals(signum).name)
             bridge.stop()
             return
+
+
+def _leaves(errors: list[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in errors:
+        out.extend(_leaves(list(exc.exceptions)) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
