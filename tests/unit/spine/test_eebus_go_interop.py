@@ -8,13 +8,17 @@ answer the way eebus-go does.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bridge.clock import FakeClock
-from bridge.eebus.ship.eebus_json import from_eebus, to_eebus
+from bridge.eebus.ship.eebus_json import from_eebus, to_eebus_message
+from bridge.eebus.spine.device import FeatureAddress
 from bridge.eebus.spine.evse import EvseDevice, EvseSource
-from bridge.eebus.spine.session import SpineSession
-from bridge.model import Characteristics
+from bridge.eebus.spine.session import NODE_MANAGEMENT, SpineSession
+from bridge.model import AcMeasurement, Characteristics, ChargerSnapshot, ManufacturerInformation
 from bridge.usecases.lpc import Lpc, WriteResult
 
 DISCOVERY_READ = """{"datagram":[{"header":[{"specificationVersion":"1.3.0"},
@@ -55,10 +59,57 @@ def group_session() -> SpineSession:
     return SpineSession(evse.device, clock, "eg-ski")
 
 
+def charging_session() -> SpineSession:
+    """A charging 3-phase charger with every MPC value present."""
+    clock = FakeClock()
+    snapshot = ChargerSnapshot(
+        charger_id="garage",
+        timestamp=datetime(2026, 11, 25, 8, 30, 28, tzinfo=UTC),
+        ev_connected=True,
+        manufacturer=ManufacturerInformation(vendor="Acme", model="WB1", serial="0001", brand="Acme"),
+        measurement=AcMeasurement(
+            current_per_phase_a=(6.0, 6.0, 6.0),
+            voltage_per_phase_v=(230.0, 230.0, 230.0),
+            energy_wh=9.461,
+            frequency_hz=50.0,
+        ),
+    )
+    chars = Characteristics(phases_installed=3, min_current_a=6, max_current_a=16, nominal_voltage_v=230)
+    evse = EvseDevice("garage", EvseSource(lambda: snapshot, chars, Endpoint(clock)), clock)
+    return SpineSession(evse.device, clock, "eg-ski")
+
+
 def wire(message: dict[str, Any]) -> dict[str, Any]:
     """What eebus-go gets: our answer through the EEBus JSON encoding and back."""
-    result: dict[str, Any] = from_eebus(json.loads(json.dumps(to_eebus(message))))
+    result: dict[str, Any] = from_eebus(json.loads(json.dumps(to_eebus_message(message))))
     return result
+
+
+def ship_go_decode(text: str) -> Any:
+    """ship-go's EEBus JSON → JSON step is plain byte replacement (ship/helper.go), not a parser.
+
+    Our encoder is structure-aware; this checks that its output is also
+    decoded to the intended document by that replacement, as eebus-go sees it.
+    """
+    for old, new in (("[{", "{"), ("},{", ","), ("}]", "}"), ("[]", "{}")):
+        text = text.replace(old, new)
+    return json.loads(text)
+
+
+def readable_functions(session: SpineSession) -> list[tuple[tuple[tuple[int, ...], int], str]]:
+    out = [
+        (NODE_MANAGEMENT, fn)
+        for fn in (
+            "nodeManagementDetailedDiscoveryData",
+            "nodeManagementUseCaseData",
+            "nodeManagementSubscriptionData",
+            "nodeManagementBindingData",
+            "nodeManagementDestinationListData",
+        )
+    ]
+    for key, feature in sorted(session.device.features.items()):
+        out += [(key, f.name) for f in feature.functions.values() if f.read is not None]
+    return out
 
 
 def eebus_go_nominal_max_type(device_type: str) -> str:
@@ -94,3 +145,32 @@ def test_group_keeps_contractual_value_with_its_own_id() -> None:
     by_type = {i["characteristicType"]: i for i in items}
     assert set(by_type) == {"powerConsumptionNominalMax", "contractualConsumptionNominalMax"}
     assert len({i["characteristicId"] for i in items}) == len(items)
+
+
+@pytest.mark.parametrize("make", [charging_session, group_session], ids=["charger", "group"])
+def test_every_reply_survives_ship_go_string_decoding(make: Any) -> None:
+    session = make()
+    client = FeatureAddress("d:_n:Interop_GoHEMS-1", (1,), 4)
+    functions = readable_functions(session)
+    assert len(functions) > 15
+    for counter, ((entity, feature), function) in enumerate(functions, start=1):
+        request = {
+            "datagram": {
+                "header": {
+                    "specificationVersion": "1.3.0",
+                    "addressSource": client.to_json(),
+                    "addressDestination": {
+                        "device": session.device.address,
+                        "entity": list(entity),
+                        "feature": feature,
+                    },
+                    "msgCounter": counter,
+                    "cmdClassifier": "read",
+                },
+                "payload": {"cmd": [{function: {}}]},
+            }
+        }
+        (reply,) = session.receive(request)
+        assert reply["datagram"]["header"]["cmdClassifier"] == "reply", (function, reply)
+        on_wire = json.dumps(to_eebus_message(reply), separators=(",", ":"), ensure_ascii=False)
+        assert ship_go_decode(on_wire) == json.loads(json.dumps(reply)), function
