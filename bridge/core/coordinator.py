@@ -101,11 +101,11 @@ class ChargerCoordinator:
             )
         task_status.started()
         while True:
-            delay = await self._cycle()
             self._wake = anyio.Event()
-            if self._desired is not None and not self._desired.same_effect(self._applied) and delay > 0:
-                # A new command arrived while we were busy: do not wait for the poll interval.
-                continue
+            delay = await self._cycle()
+            if self._wake.is_set():
+                continue  # a new command or fallback arrived during this round: serve it now
+            # After a failed write we wait like after any failure (backoff), never spin.
             await wait_event(self._clock, self._wake, delay)
 
     async def _cycle(self) -> float:

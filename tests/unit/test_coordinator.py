@@ -90,3 +90,27 @@ async def test_unreachable_charger_is_reported_failed_and_recovers() -> None:
         # after recovery the command is written again (the charger may have rebooted)
         assert [c.max_current_a for c in charger.applies] == [8, 8]
         tg.cancel_scope.cancel()
+
+
+async def test_failing_write_waits_for_backoff_instead_of_spinning() -> None:
+    clock = FakeClock()
+    charger = CountingCharger(clock)
+    calls = 0
+
+    async def failing_apply(command: Command):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        from bridge.errors import ChargerUnreachable
+
+        raise ChargerUnreachable("down")
+
+    charger.apply = failing_apply  # type: ignore[method-assign]
+    coordinator = ChargerCoordinator(charger, clock, CoordinatorSettings(poll_interval_s=1, backoff_max_s=4))
+    async with anyio.create_task_group() as tg:
+        await tg.start(coordinator.run)
+        coordinator.set_command(_cmd(10))
+        await clock.run_for(0)  # no time passes: at most a couple of attempts, not thousands
+        assert calls <= 2
+        await clock.run_for(20)
+        assert 3 <= calls <= 20  # retried with backoff while time passes
+        tg.cancel_scope.cancel()

@@ -24,6 +24,7 @@ from bridge.eebus.ems.client import EMS_DEVICE_ID, EmsConnection, ems_connection
 from bridge.eebus.ship import Identity, normalize_ski
 from bridge.eebus.ship.connection import ShipConnectionClosed
 from bridge.eebus.spine.link import RequestFailed
+from bridge.errors import BridgeError
 from bridge.runtime.statestore import default_state_dir
 
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-_EXPECTED = (RequestFailed, ShipConnectionClosed, OSError, TimeoutError, ValueError)
+_EXPECTED = (BridgeError, RequestFailed, ShipConnectionClosed, OSError, TimeoutError, ValueError)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
