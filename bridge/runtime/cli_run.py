@@ -60,6 +60,11 @@ async def _main(loaded, state_dir: Path) -> None:  # type: ignore[no-untyped-def
         from bridge.runtime.eebus_wiring import run_eebus
 
         services.append(run_eebus)
+    if loaded.config.mqtt is not None:
+        from bridge.api.mqtt_north import MqttNorthSettings, northbound_service
+
+        node = "".join(c if c.isalnum() else "_" for c in loaded.config.site.name.lower())
+        services.append(northbound_service(MqttNorthSettings.from_config(loaded.config.mqtt, node_id=node)))
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, bridge)
         await bridge.run(extra_services=services)
