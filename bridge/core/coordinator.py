@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from bridge.clock import Clock, wait_event
-from bridge.errors import AdapterError
+from bridge.errors import AdapterError, ChargerUnreachable
 from bridge.model import ChargerSnapshot, Command, DeviceState, OperatingState
 from bridge.ports import Charger, WatchdogKind
 from bridge.runtime.backoff import Backoff
@@ -123,8 +123,12 @@ class ChargerCoordinator:
         return self._settings.poll_interval_s
 
     async def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        with anyio.fail_after(self._settings.request_timeout_s):
-            return await fn()
+        try:
+            with anyio.fail_after(self._settings.request_timeout_s):
+                return await fn()
+        except TimeoutError:
+            # The adapter's own deadlines should fire first; if not, it is still the charger not answering.
+            raise ChargerUnreachable(f"{what} took longer than {self._settings.request_timeout_s:g} s") from None
 
     async def _poll(self) -> None:
         snapshot: ChargerSnapshot = await self._call("read", self.charger.read)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import anyio
+import yaml
 
 from bridge.clock import SystemClock
-from bridge.config import demo_config_path, load_config, resolve_state_dir
+from bridge.config import LoadedConfig, demo_config_path, load_config, load_config_text, resolve_state_dir
 from bridge.errors import ConfigError
 from bridge.runtime.app import Bridge
 
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     path = args.config or demo_config_path()
     try:
-        loaded = load_config(path)
+        loaded = load_config(path) if args.config else _demo_config(path)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -51,6 +53,40 @@ def run(args: argparse.Namespace) -> int:
         return 1
     log.info("evbridge stopped")
     return 0
+
+
+DEMO_BROKER = ("127.0.0.1", 1883)
+
+
+def _demo_config(path: Path) -> LoadedConfig:
+    """The embedded demo; with an MQTT broker on 127.0.0.1:1883 it adds a go-e MQTT charger and publishes northbound."""
+    host, port = DEMO_BROKER
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            pass
+    except OSError:
+        log.info("demo: no MQTT broker on %s:%d, so no MQTT charger (start mosquitto to get one)", host, port)
+        return load_config(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["chargers"].append(
+        {
+            "id": "driveway",
+            "name": "Driveway go-e over MQTT (simulated, via the local broker)",
+            "adapter": {
+                "type": "mqtt",
+                "mapping": "goe",
+                "variables": {"serial": "demo01"},
+                "host": host,
+                "port": port,
+            },
+        }
+    )
+    data.setdefault("simulators", []).append({"type": "mqtt", "host": host, "port": port, "serials": ["demo01"]})
+    data.setdefault("mqtt", {"host": host, "port": port})
+    log.info(
+        "demo: MQTT broker found on %s:%d: adding a go-e MQTT charger and MQTT/Home Assistant publishing", host, port
+    )
+    return load_config_text(yaml.safe_dump(data, sort_keys=False), f"{path} (+ MQTT demo charger)")
 
 
 async def _main(loaded, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
