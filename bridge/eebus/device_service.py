@@ -6,7 +6,8 @@ characteristics, the LPC endpoint) and the mDNS facts.  `run()` starts the
 nodes, a shared pairing window and the control socket (`evbridge trust`/`pair`
 reach the running bridge), and per SHIP connection a `SpineLink`.  After each
 connection reaches data exchange the device reads the EMS's discovery and
-subscribes to its DeviceDiagnosis heartbeat (LPC-39).  `changed()` wakes every
+reads its use cases (a monitoring-only EMS's heartbeat does not count for
+LPC) and subscribes to its DeviceDiagnosis heartbeat (LPC-39).  `changed()` wakes every
 link so notifies follow a snapshot or LPC change within a second.
 """
 
@@ -151,6 +152,11 @@ async def watch_heartbeat(link: SpineLink) -> None:
         discovery = await link.call(
             "read", own_nm, FeatureAddress(None, *NODE_MANAGEMENT), {"nodeManagementDetailedDiscoveryData": {}}
         )
+        try:  # which EMS is it: only an LPC energy guard's heartbeat counts (EvseDevice._on_heartbeat)
+            remote = FeatureAddress(None, *NODE_MANAGEMENT)
+            await link.call("read", own_nm, remote, {"nodeManagementUseCaseData": {}})
+        except RequestFailed as exc:
+            log.info("SPINE %s: the EMS did not tell its use cases: %s", session.peer, exc)
         server = find_feature(discovery or {}, "DeviceDiagnosis", "server")
         if server is None:
             log.info("SPINE %s: the EMS offers no heartbeat (DeviceDiagnosis server)", session.peer)

@@ -145,6 +145,8 @@ class LocalDevice:
         self.exclusive_binding = True
         self.on_heartbeat: Callable[[str], None] = lambda _owner: None  # the session's `owner`
         self.on_reply: Callable[[str, str, dict[str, Any]], None] = lambda _peer, _fn, _data: None
+        # (actor, useCaseName) each connected EMS announced, by session owner; absent until read
+        self.remote_use_cases: dict[str, set[tuple[str, str]]] = {}
 
     def add_entity(self, entity: Entity, entity_type: str) -> None:
         """Also while connected (an EV plugged in): subscribers get a partial `added` notify."""
@@ -271,3 +273,4 @@ class LocalDevice:
     def drop_peer(self, peer: str) -> None:
         """A connection closed: its bindings go (eebus-go binds again after reconnect)."""
         self.bindings = [b for b in self.bindings if b.peer != peer]
+        self.remote_use_cases.pop(peer, None)

@@ -32,6 +32,7 @@ EVSE: tuple[int, ...] = (1,)
 F_LOADCONTROL, F_DEVCONFIG, F_DIAG_SERVER, F_ELECTRICAL, F_DIAG_CLIENT, F_MEASUREMENT, F_CLASSIFICATION = range(1, 8)
 
 HEARTBEAT_TIMEOUT_S = 60.0
+ENERGY_GUARD = ("EnergyGuard", "limitationOfPowerConsumption")
 LPC_LIMIT_ID = 0
 KEY_FAILSAFE_LIMIT, KEY_FAILSAFE_DURATION = 0, 1
 
@@ -87,12 +88,18 @@ class EvseDevice:
         """LPC scenario 3 watches the energy guard, i.e. the connection bound to LoadControl.
 
         Before any binding every connected EMS counts (the guard connects,
-        beats, then binds); once a guard is bound, another EMS (say a HEMS
-        reading MPC) cannot keep the device out of failsafe when the guard dies.
+        beats, then binds) unless its use case data shows it is no LPC energy
+        guard; once a guard is bound, another EMS (say a HEMS reading MPC)
+        cannot keep the device out of failsafe when the guard dies.
         """
         guards = self.device.bound_peers((EVSE, F_LOADCONTROL))
         if guards and peer not in guards:
             log.debug("SPINE: heartbeat from %s ignored: LoadControl is bound to %s", peer, sorted(guards))
+            return
+        announced = self.device.remote_use_cases.get(peer)
+        if not guards and announced is not None and ENERGY_GUARD not in announced:
+            # why: a monitoring-only EMS restarting must not throw the chargers into failsafe (LPC-29)
+            log.debug("SPINE: heartbeat from %s ignored: it announces no LPC energy guard", peer)
             return
         self.source.endpoint.heartbeat()
 

@@ -294,6 +294,7 @@ class SpineSession:
             self.remote_discovery = data
         if function == "nodeManagementUseCaseData" and isinstance(data, dict):
             self.remote_use_cases = data
+            self.device.remote_use_cases[self.owner] = announced_use_cases(data)
         if function is not None and isinstance(data, dict):
             self.device.on_reply(self.peer, function, data)
         if pending and pending.on_done:
@@ -350,6 +351,19 @@ class SpineSession:
     def close(self) -> None:
         self.device.drop_peer(self.owner)
         self.subscriptions.clear()
+
+
+def announced_use_cases(data: dict[str, Any]) -> set[tuple[str, str]]:
+    """(actor, useCaseName) pairs a peer offers; items with useCaseAvailable false do not count."""
+    out: set[tuple[str, str]] = set()
+    infos = data.get("useCaseInformation")
+    for info in infos if isinstance(infos, list) else []:
+        if not isinstance(info, dict) or not isinstance(info.get("useCaseSupport"), list):
+            continue
+        for support in info["useCaseSupport"]:
+            if isinstance(support, dict) and support.get("useCaseAvailable", True) is not False:
+                out.add((str(info.get("actor")), str(support.get("useCaseName"))))
+    return out
 
 
 def discovery_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:

@@ -97,3 +97,53 @@ def test_only_the_bound_guards_heartbeat_keeps_lpc_out_of_failsafe() -> None:
     guard.close()
     hems.receive(heartbeat_notify("d:_n:HEMS", 20, 30))
     assert endpoint.lpc.last_heartbeat == clock.monotonic()
+
+
+def use_case_reply(source_device: str, actor: str, name: str, msg: int) -> dict[str, Any]:
+    return {
+        "datagram": {
+            "header": {
+                "addressSource": {"device": source_device, "entity": [0], "feature": 0},
+                "addressDestination": {"entity": [0], "feature": 0},
+                "msgCounter": msg,
+                "msgCounterReference": 1,
+                "cmdClassifier": "reply",
+            },
+            "payload": {
+                "cmd": [
+                    {
+                        "nodeManagementUseCaseData": {
+                            "useCaseInformation": [
+                                {
+                                    "address": {"device": source_device, "entity": [1]},
+                                    "actor": actor,
+                                    "useCaseSupport": [
+                                        {"useCaseName": name, "useCaseVersion": "1.0.0", "scenarioSupport": [1]}
+                                    ],
+                                }
+                            ]
+                        }
+                    }
+                ]
+            },
+        }
+    }
+
+
+def test_monitoring_only_ems_heartbeat_does_not_count_but_a_guard_or_unknown_does() -> None:
+    first, endpoint, clock = acme()
+    hems = SpineSession(first.device, clock, "hems-ski")
+    hems.receive(use_case_reply("d:_n:HEMS", "MonitoringAppliance", "monitoringOfPowerConsumption", 1))
+    hems.receive(heartbeat_notify("d:_n:HEMS", 1, 2))
+    assert endpoint.lpc.last_heartbeat is None
+    unknown = SpineSession(first.device, clock, "old-stack-ski")  # never told its use cases
+    clock.advance(1)
+    unknown.receive(heartbeat_notify("d:_n:OLD", 1, 1))
+    assert endpoint.lpc.last_heartbeat == clock.monotonic()
+    guard = SpineSession(first.device, clock, "eg-ski")
+    guard.receive(use_case_reply("d:_n:EG_1", "EnergyGuard", "limitationOfPowerConsumption", 1))
+    clock.advance(1)
+    guard.receive(heartbeat_notify("d:_n:EG_1", 1, 2))
+    assert endpoint.lpc.last_heartbeat == clock.monotonic()
+    hems.close()
+    assert "hems-ski" not in {o.split("#")[0] for o in first.device.remote_use_cases}
