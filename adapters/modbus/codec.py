@@ -57,8 +57,13 @@ def decode_raw(mapping: Mapping, point: Point, words: list[int]) -> int | float 
 
 
 def decode(mapping: Mapping, point: Point, words: list[int]) -> int | float | str | None:
-    """Engineering value: scaled number, enum label, or text; None for a NaN float."""
+    """Engineering value: scaled number, enum label, or text; None for a NaN float or a `no_data` sentinel."""
     raw = decode_raw(mapping, point, words)
+    if isinstance(raw, int):
+        if raw in point.no_data:
+            return None  # the box's "no value" sentinel, not a zero reading
+        if point.mask is not None:
+            raw &= point.mask
     if isinstance(raw, str):
         return point.enum.get(raw, f"unknown:{raw}") if point.enum is not None else raw  # type: ignore[call-overload]
     if isinstance(raw, float) and math.isnan(raw):

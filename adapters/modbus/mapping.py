@@ -80,6 +80,8 @@ class Point(BaseModel):
     resolution: float | None = Field(default=None, gt=0)
     off_value: float | None = None
     eeprom: bool = False
+    mask: int | None = Field(default=None, ge=1, description="AND-ed with the raw integer before enum/scale")
+    no_data: list[int] = Field(default_factory=list, description="raw sentinels meaning 'no value' (e.g. 0xFFFFFFFF)")
     word_order: Literal["big", "little"] | None = None
     byte_order: Literal["big", "little"] | None = None
     value: int | None = None  # watchdog: the raw value to write (default: the timeout in s)
@@ -101,6 +103,8 @@ class Point(BaseModel):
             raise ValueError(f"{self.table.value} registers are read-only")
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if self.mask is not None and (self.type in ("f32", "f64", "string") or "w" in self.access):
+            raise ValueError("mask applies to read-only integer points")
         return self
 
     @property

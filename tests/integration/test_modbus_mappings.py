@@ -83,22 +83,35 @@ async def test_adapter_reads_and_controls_every_map_over_the_wire(name: str, tmp
             {"mapping": name, "host": "127.0.0.1", "port": sim.port, "min_interval_ms": 0}
         )
         charger = factory.create("c", options)
-        amps = 10.0
-        await charger.apply(Command(charger_id="c", current_a=(amps, amps, amps), binding=LimitSource.LPC))
-        point = m.points[PointName.SET_CURRENT]
+        power_control = PointName.SET_CURRENT not in m.points
+        # whole steps of every map's register (ABL: 0.06 A; Compleo: 100 W, 10 A x 690 V = 6900 W)
+        amps = 10.0 if power_control else 12.0
+        watts = amps * 230 * m.limits.phases
+        command = (
+            Command(charger_id="c", power_w=watts, binding=LimitSource.LPC)
+            if power_control
+            else Command(charger_id="c", current_a=(amps, amps, amps), binding=LimitSource.LPC)
+        )
+        await charger.apply(command)
+        point = m.points[PointName.SET_POWER if power_control else PointName.SET_CURRENT]
         unit = m.unit_of(point)
         raw = [sim.registers[(unit, point.table, point.address + i)] for i in range(point.words)]
-        assert raw == sim_words(point, m, amps)
+        assert raw == sim_words(point, m, watts if power_control else amps)
         clock.advance(3)
         snap = await charger.read()
         assert snap.ev_connected in (True, None)
-        assert snap.measurement.power_w == pytest.approx(amps * 230 * m.limits.phases, abs=2)
+        if PointName.POWER in m.points:
+            assert snap.measurement.power_w == pytest.approx(watts, abs=2)
         if PointName.CURRENT_L1 in m.points:
             assert snap.measurement.current_per_phase_a[0] == pytest.approx(amps, abs=0.01)  # type: ignore[index]
+        assert sim.physics is not None and sim.physics.power_w == pytest.approx(watts, abs=2)
         await charger.keep_alive()
         await charger.apply(Command(charger_id="c", pause=True, binding=LimitSource.LPC))
         clock.advance(3)
-        assert (await charger.read()).measurement.power_w == pytest.approx(0, abs=1)
+        snap = await charger.read()
+        assert sim.physics.power_w == pytest.approx(0, abs=1)
+        if PointName.POWER in m.points:
+            assert snap.measurement.power_w == pytest.approx(0, abs=1)
 
 
 def test_wrong_mapping_names_file_line_and_field(tmp_path: Path) -> None:

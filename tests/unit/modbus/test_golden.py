@@ -64,3 +64,45 @@ def test_word_order_little_swaps_registers() -> None:
     point = m.points[PointName.POWER]
     assert codec.decode(little, point, [0x0DB0, 0x0001]) == pytest.approx(69.04)
     assert codec.encode(little, point, 69.04) == [0x0DB0, 0x0001]
+
+
+def test_abl_duty_cycle_masked_state_and_no_data_sentinel() -> None:
+    # 0x0014: PWM duty in 0.1 %, raw = A / 0.06: 16 A → 266.67 → 266 (rounded down), 6 A → 100
+    assert encode("abl-emh", PointName.SET_CURRENT, 16) == [266]
+    assert encode("abl-emh", PointName.SET_CURRENT, 6) == [100]
+    assert decode("abl-emh", PointName.SET_CURRENT, [266]) == pytest.approx(15.96)
+    # 0x0004: state in the low byte; the high byte does not matter
+    assert decode("abl-emh", PointName.STATUS, [0x01C2]) == "charging"
+    assert decode("abl-emh", PointName.STATUS, [0x00F4]) == "fault"  # upstream communication timeout
+    assert decode("abl-emh", PointName.PLUG, [0x00A1]) == "disconnected"
+    assert decode("abl-emh", PointName.PLUG, [0x00B2]) == "connected"
+    # currents in 0.1 A; 0x03E8 means "no value", not 100 A
+    assert decode("abl-emh", PointName.CURRENT_L1, [160]) == pytest.approx(16.0)
+    assert decode("abl-emh", PointName.CURRENT_L1, [0x03E8]) is None
+    # enable: 0xE0E0 disables the outlet, 0xA1A1 releases it
+    assert encode("abl-emh", PointName.ENABLE, "disable") == [0xE0E0]  # type: ignore[arg-type]
+    assert encode("abl-emh", PointName.ENABLE, "enable") == [0xA1A1]  # type: ignore[arg-type]
+
+
+def test_compleo_power_in_100_w_steps_and_status_bits() -> None:
+    # 0x0100 max power in 100 W: 11,040 W → 110 (rounded down to 11,000 W), 6,900 W → 69
+    assert encode("compleo-solo", PointName.SET_POWER, 11_040) == [110]
+    assert encode("compleo-solo", PointName.SET_POWER, 6_900) == [69]
+    assert decode("compleo-solo", PointName.POWER, [69]) == 6_900
+    # 0x0101 bit 0 vehicle, bit 1 charging
+    assert decode("compleo-solo", PointName.STATUS, [0b11]) == "charging"
+    assert decode("compleo-solo", PointName.STATUS, [0b01]) == "suspended_evse"
+    assert decode("compleo-solo", PointName.STATUS, [0b00]) == "idle"
+    assert decode("compleo-solo", PointName.PLUG, [0b11]) == "connected"
+    assert decode("compleo-solo", PointName.PLUG, [0b10]) == "disconnected"
+
+
+def test_phoenix_em_low_word_first_and_hundredths_of_kw() -> None:
+    # 120 s32 in 0.01 kW, low word first: 1104 = 0x0000_0450 → [0x0450, 0x0000] → 11,040 W
+    assert decode("phoenix-em-cp-pp-eth", PointName.POWER, [0x0450, 0x0000]) == pytest.approx(11_040)
+    # 114 s32 mA: 16,000 = 0x0000_3E80
+    assert decode("phoenix-em-cp-pp-eth", PointName.CURRENT_L1, [0x3E80, 0x0000]) == pytest.approx(16.0)
+    # 128 u32 in 0.01 kWh: 100,000 = 0x0001_86A0 → [0x86A0, 0x0001] → 1,000,000 Wh
+    assert decode("phoenix-em-cp-pp-eth", PointName.ENERGY, [0x86A0, 0x0001]) == pytest.approx(1_000_000)
+    # 100: 'C' (0x43) in the low byte
+    assert decode("phoenix-em-cp-pp-eth", PointName.STATUS, [0x0043]) == "charging"
