@@ -10,13 +10,12 @@ watching that topic within a deadline (MQTT devices rarely acknowledge).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import anyio
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.mqtt.codec import PayloadError, encode, render
 from adapters.mqtt.mapping import Mapping, PointName
@@ -26,26 +25,9 @@ from bridge.errors import CapabilityNotSupported, ChargerRejected, ChargerUnreac
 from bridge.model import AppliedSetpoint, Characteristics, ChargerSnapshot, Command
 from bridge.mqttio import LinkSettings, MqttLink, TlsSettings
 from bridge.ports import Capabilities, Watchdog, WatchdogKind
+from bridge.secrets import Secret
 
 log = logging.getLogger(__name__)
-
-
-def _resolve_secret(value: Any) -> Any:
-    """The broker password as the config writes secrets: a literal, `{env: NAME}` or `{file: /path}`."""
-    if isinstance(value, dict):
-        if set(value) == {"env"}:
-            name = str(value["env"])
-            if name not in os.environ:
-                raise ValueError(f"environment variable {name} is not set")
-            return os.environ[name]
-        if set(value) == {"file"}:
-            path = Path(str(value["file"])).expanduser()
-            try:
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
-        raise ValueError("a secret is a string, {env: NAME} or {file: /path}")
-    return value
 
 
 class TlsOptions(BaseModel):
@@ -77,7 +59,7 @@ class MqttOptions(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
-    password: Annotated[SecretStr, BeforeValidator(_resolve_secret)] | None = None  # "pw", {env: NAME}, {file: p}
+    password: Secret | None = None  # "pw", {env: NAME}, {file: p}
     tls: TlsOptions | None = None
     client_id: str | None = None
     phases: Literal[1, 2, 3] | None = None
