@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.eebus.spine.datagram import validate_datagram, validate_header
 from bridge.eebus.spine.device import Entity, FeatureAddress, LocalDevice
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,11 @@ NM_READABLE = (
 
 
 class MalformedDatagram(ValueError):
-    """The message is not a SPINE datagram we can answer."""
+    """The message is not a SPINE datagram we can process; `header` is set when it is still answerable."""
+
+    def __init__(self, problem: str, header: dict[str, Any] | None = None) -> None:
+        super().__init__(problem)
+        self.header = header
 
 
 @dataclass
@@ -136,6 +141,10 @@ class SpineSession:
         try:
             header, cmd = _parse(message)
         except MalformedDatagram as exc:
+            cls = exc.header["cmdClassifier"] if exc.header else None
+            if exc.header is not None and cls in ("read", "write", "call"):
+                log.warning("SPINE from %s: malformed %s answered with an error: %s", self.peer, cls, exc)
+                return [self._result(exc.header, ERR_GENERAL, f"malformed {cls}: {exc}")]
             log.warning("SPINE from %s: dropped malformed datagram: %s", self.peer, exc)
             return []
         source = FeatureAddress.from_json(header["addressSource"])
@@ -428,26 +437,13 @@ def omit_empty_lists(value: Any) -> Any:
 def _parse(message: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(message, dict) or not isinstance(message.get("datagram"), dict):
         raise MalformedDatagram("no datagram object")
+    problem = validate_datagram(message["datagram"])
+    if problem is not None:
+        header = message["datagram"].get("header")
+        answerable = validate_header(header) is None
+        raise MalformedDatagram(problem, header if answerable else None)
     dg = message["datagram"]
-    header, payload = dg.get("header"), dg.get("payload")
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise MalformedDatagram("datagram needs header and payload")
-    for key in ("addressSource", "addressDestination", "msgCounter", "cmdClassifier"):
-        if key not in header:
-            raise MalformedDatagram(f"header lacks {key}")
-    if header["cmdClassifier"] not in ("read", "reply", "notify", "write", "call", "result"):
-        raise MalformedDatagram(f"unknown cmdClassifier {header['cmdClassifier']!r}")
-    if not isinstance(header["msgCounter"], int):
-        raise MalformedDatagram("msgCounter must be an integer")
-    try:
-        FeatureAddress.from_json(header["addressSource"])
-        FeatureAddress.from_json(header["addressDestination"])
-    except ValueError as exc:
-        raise MalformedDatagram(str(exc)) from None
-    cmds = payload.get("cmd")
-    if not isinstance(cmds, list) or not cmds or not isinstance(cmds[0], dict):
-        raise MalformedDatagram("payload.cmd must hold one command")
-    return header, cmds[0]
+    return dg["header"], dg["payload"]["cmd"][0]
 
 
 def _function_of(cmd: dict[str, Any]) -> str | None:

@@ -136,3 +136,25 @@ def test_fuzz_evse_writes_are_answered_never_raise(data: Any, function: str, fil
     results = [m for m in out if m["datagram"]["header"]["cmdClassifier"] == "result"]
     assert len(results) == 1
     assert endpoint.lpc.limit.value_w >= 0
+
+
+def test_header_types_are_checked_and_a_bad_payload_is_still_answered() -> None:
+    session = SpineSession(device_with_value({"v": 1}), FakeClock(), "peer")
+    header: dict[str, Any] = {
+        "specificationVersion": "1.3.0",
+        "addressSource": {"device": "d:_n:EMS", "entity": [1], "feature": 6},
+        "addressDestination": {"entity": [1], "feature": 6},
+        "msgCounter": 9,
+        "cmdClassifier": "read",
+    }
+    read = {"datagram": {"header": header, "payload": {"cmd": [{"measurementListData": {}}]}}}
+    (reply,) = session.receive(read)
+    assert reply["datagram"]["header"]["cmdClassifier"] == "reply"
+    for bad in ({"ackRequest": "yes"}, {"msgCounter": True}, {"msgCounter": -1}, {"addressSource": {"entity": [1]}}):
+        assert (
+            session.receive({"datagram": {"header": {**header, **bad}, "payload": read["datagram"]["payload"]}}) == []
+        )
+    (result,) = session.receive({"datagram": {"header": header, "payload": {"cmd": []}}})
+    data = result["datagram"]["payload"]["cmd"][0]["resultData"]
+    assert data["errorNumber"] == 1 and "payload.cmd" in data["description"]
+    assert result["datagram"]["header"]["msgCounterReference"] == 9
