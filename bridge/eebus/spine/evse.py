@@ -68,6 +68,7 @@ class EvseSource:
     characteristics: Characteristics
     endpoint: LpcEndpoint
     frequency: bool = True
+    voltage: bool = True  # False where no voltages exist (a group's summed snapshot): no MPC scenario 4
     contractual: bool = False  # a group: contractualConsumptionNominalMax as well
     heartbeat_counter: int = field(default=0)
 
@@ -135,7 +136,7 @@ class EvseDevice:
         self._announce_use_cases()
 
     def _announce_use_cases(self) -> None:
-        mpc = [1, 2, 3, 4] + ([5] if self.source.frequency else [])
+        mpc = [1, 2, 3] + ([4] if self.source.voltage else []) + ([5] if self.source.frequency else [])
         self.device.use_cases = [
             UseCase(EVSE, "ControllableSystem", "limitationOfPowerConsumption", "1.0.0", (1, 2, 3, 4)),
             UseCase(EVSE, "MonitoredUnit", "monitoringOfPowerConsumption", "1.0.0", tuple(mpc)),
@@ -271,6 +272,8 @@ class EvseDevice:
         pid = 1
         for i in range(self._phases):
             for mid, kind in ((M_POWER[i], "real"), (M_CURRENT[i], "real"), (M_VOLTAGE[i], "apparent")):
+                if mid in M_VOLTAGE and not self.source.voltage:
+                    continue
                 params.append((pid, mid, PHASE_NAMES[i], kind))
                 pid += 1
         params.append((pid, M_ENERGY, None, "real"))
@@ -353,7 +356,7 @@ class EvseDevice:
             out.append((M_POWER[i], "power", "W", "acPower"))
         for i in range(self._phases):
             out.append((M_CURRENT[i], "current", "A", "acCurrent"))
-        for i in range(self._phases):
+        for i in range(self._phases if self.source.voltage else 0):
             out.append((M_VOLTAGE[i], "voltage", "V", "acVoltage"))
         out.append((M_ENERGY, "energy", "Wh", "acEnergyConsumed"))
         if self.source.frequency:
@@ -389,7 +392,9 @@ class EvseDevice:
             pp = m.power_per_phase_w[i] if m.power_per_phase_w else None
             values[M_POWER[i]] = (pp, m.power_per_phase_source.value)
             values[M_CURRENT[i]] = (m.current_per_phase_a[i] if m.current_per_phase_a else None, "measuredValue")
-            values[M_VOLTAGE[i]] = (m.voltage_per_phase_v[i] if m.voltage_per_phase_v else None, "measuredValue")
+            if self.source.voltage:
+                voltage = m.voltage_per_phase_v[i] if m.voltage_per_phase_v else None
+                values[M_VOLTAGE[i]] = (voltage, "measuredValue")
         values[M_ENERGY] = (m.energy_wh, "measuredValue")
         if self.source.frequency:
             values[M_FREQUENCY] = (m.frequency_hz, "measuredValue")
