@@ -5,7 +5,9 @@ current (or power) and enable points only when the value changes, then reads
 back the current in force; `keep_alive` refreshes the box's own watchdog the
 way the map says; `set_fallback_current` programs its failsafe current.
 Registers persisted in EEPROM are written at most once a minute when the
-value goes up (lower values, the safe direction, are never delayed).
+value goes up (lower values, the safe direction, are never delayed); a
+delayed value is kept pending and written by a later poll, because the
+coordinator applies a command only once.
 """
 
 from __future__ import annotations
@@ -107,8 +109,17 @@ class ModbusCharger:
             ),
         )
         self._written: dict[PointName, tuple[list[int], float]] = {}
+        self._pending: dict[PointName, float | int | str] = {}  # EEPROM writes waiting for the rate limit
         self._identity: ManufacturerInformation | None = None
         self._last_current: float | None = None
+        if wd.kind == "none":
+            log.warning(
+                "%s: watchdog: none - %s %s has no communication watchdog; if the bridge dies it keeps its last "
+                "current until someone changes it",
+                charger_id,
+                mapping.vendor,
+                mapping.model,
+            )
 
     @property
     def charger_id(self) -> str:
@@ -137,17 +148,37 @@ class ModbusCharger:
         last = self._written.get(name)
         now = self.clock.monotonic()
         if last is not None and last[0] == words and not force:
+            self._pending.pop(name, None)
             return False
-        if point.eeprom and last is not None and now - last[1] < EEPROM_MIN_INTERVAL_S and words > last[0]:
-            log.info("%s: %s is kept in EEPROM; raising it waits for the rate limit", self._id, name.value)
+        if (
+            point.eeprom
+            and last is not None
+            and now - last[1] < EEPROM_MIN_INTERVAL_S
+            and not self._lower(point, words, last[0])
+        ):
+            if name not in self._pending:
+                log.info("%s: %s is kept in EEPROM; this change waits for the rate limit", self._id, name.value)
+            self._pending[name] = value
             return False
         function = point.write_function or self.mapping.write_function
         await self.endpoint.write(self._unit(point), point.table, point.address, words, function)
         self._written[name] = (words, now)
+        self._pending.pop(name, None)
         return True
+
+    def _lower(self, point: Point, new: list[int], old: list[int]) -> bool:
+        """True when `new` is a smaller number than `old`: the safe direction, never delayed."""
+        a, b = codec.decode(self.mapping, point, new), codec.decode(self.mapping, point, old)
+        return isinstance(a, int | float) and isinstance(b, int | float) and a < b
+
+    async def _flush_pending(self) -> None:
+        for name, value in list(self._pending.items()):
+            await self._write_point(name, value)
 
     # -- Charger port ---------------------------------------------------------------------------
     async def read(self) -> ChargerSnapshot:
+        if self._pending:
+            await self._flush_pending()
         values: dict[PointName, Any] = {}
         for name in READ_POINTS:
             point = self.mapping.points.get(name)
@@ -230,7 +261,8 @@ class ModbusCharger:
             elif command.pause and set_point.off_value is not None:
                 amps = set_point.off_value
             await self._write_point(PointName.SET_CURRENT, amps)
-            self._last_current = 0.0 if command.pause else amps
+            if PointName.SET_CURRENT not in self._pending:
+                self._last_current = 0.0 if command.pause else amps
             if not command.pause and PointName.ENABLE in points:
                 await self._write_point(PointName.ENABLE, "enable" if points[PointName.ENABLE].enum else 1)
         if self.mapping.connection.readback_delay_ms:

@@ -103,6 +103,8 @@ class Point(BaseModel):
             raise ValueError(f"{self.table.value} registers are read-only")
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if self.enum and self.type != "string" and any(isinstance(k, str) for k in self.enum):
+            raise ValueError("enum keys of a numeric point must be numbers (unquoted)")
         if self.mask is not None and (self.type in ("f32", "f64", "string") or "w" in self.access):
             raise ValueError("mask applies to read-only integer points")
         return self

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+import yaml
 
 from adapters.modbus.factory import ModbusFactory
-from adapters.modbus.mapping import PointName, load_mapping
+from adapters.modbus.mapping import PointName, load_mapping, resolve_mapping_path
 from adapters.sim.modbus_server import ModbusWallboxSim
 from bridge.clock import FakeClock
 from bridge.errors import ChargerRejected, ChargerUnreachable
@@ -147,3 +148,47 @@ async def test_single_connection_quirk_is_respected_by_sharing_one_endpoint(tmp_
                 tg.start_soon(charger.read)
         assert sim.requests > 0
         assert PointName.SET_CURRENT in mapping.points
+
+
+async def test_map_without_watchdog_says_so_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    async with ModbusFactory(AdapterDeps(clock, tmp_path)) as factory:
+        with caplog.at_level("WARNING", logger="adapters.modbus.adapter"):
+            charger = factory.create("px", factory.validate_options({"mapping": "phoenix-ev-cc", "host": "127.0.0.1"}))
+    assert charger.capabilities.watchdog.kind is WatchdogKind.NONE
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("watchdog: none" in m and "keeps its last current" in m for m in messages)
+
+
+async def test_eeprom_register_raised_at_most_once_a_minute_lowered_at_once(tmp_path: Path) -> None:
+    doc = yaml.safe_load(resolve_mapping_path("keba-p30").read_text())
+    doc["points"]["set_current"]["eeprom"] = True
+    path = tmp_path / "keba-eeprom.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    clock = FakeClock()
+    async with (
+        ModbusWallboxSim(load_mapping(str(path)), clock) as sim,
+        ModbusFactory(AdapterDeps(clock, tmp_path)) as factory,
+    ):
+        charger = factory.create(
+            "kb", factory.validate_options({"mapping": str(path), "host": "127.0.0.1", "port": sim.port})
+        )
+
+        def currents() -> list[float]:
+            return [v for name, v in sim.writes if name == "set_current"]
+
+        await charger.apply(cmd(10))
+        clock.advance(1)
+        applied = await charger.apply(cmd(16))  # raising within the minute waits
+        assert currents() == [10.0] and applied.current_a != 16
+        await charger.apply(cmd(8))  # lowering (the safe direction) is never delayed
+        assert currents() == [10.0, 8.0]
+        await charger.apply(cmd(16))
+        clock.advance(30)
+        await charger.read()
+        assert currents() == [10.0, 8.0]
+        clock.advance(31)  # a minute after the last write: the pending value goes out with the next poll
+        await charger.read()
+        assert currents() == [10.0, 8.0, 16.0]
+        await charger.read()
+        assert currents() == [10.0, 8.0, 16.0]

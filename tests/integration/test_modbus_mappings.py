@@ -122,3 +122,14 @@ def test_wrong_mapping_names_file_line_and_field(tmp_path: Path) -> None:
     assert info.value.location == f"{bad}:4:29" and info.value.field == "points.set_current.type"
     with pytest.raises(MappingError, match="did you mean"):
         load_mapping("keba-p3O")
+
+
+def test_quoted_enum_keys_on_a_numeric_point_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "quoted.yaml"
+    bad.write_text(
+        "vendor: X\nmodel: Y\npoints:\n  set_current: {address: 5, access: w}\n"
+        "  status: {address: 6, enum: {'3': charging}}\n"
+    )
+    with pytest.raises(MappingError, match="must be numbers") as info:
+        load_mapping(str(bad))
+    assert info.value.location.startswith(f"{bad}:5:") and info.value.field == "points.status"
