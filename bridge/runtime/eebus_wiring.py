@@ -78,7 +78,7 @@ def _exposure(bridge: Bridge, device_id: str) -> Exposure:
 
     return Exposure(
         device_id,
-        EvseSource(group_snapshot, group_chars, device, frequency=False, contractual=True),
+        EvseSource(group_snapshot, group_chars, device, frequency=False, voltage=False, contractual=True),
         port=group_cfg.eebus.port,
         brand=bridge.config.eebus.brand,
         model="evbridge group",
