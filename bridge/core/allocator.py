@@ -229,11 +229,14 @@ class Allocator:
         """
         cid = demand.charger_id
         before = self._phases.get(cid)
-        if before is not None and candidate.phases > before:
-            since = self._phase_up_since.setdefault(cid, now)
-            if now - since < self.settings.hysteresis_s:
-                held = self._for_phases(demand, constraints, before)
-                if held.power_w > 0:
+        if before is not None and candidate.phases != before:
+            held = self._for_phases(demand, constraints, before)
+            if held.power_w > 0 and held.power_w >= candidate.power_w:
+                self._phase_up_since.pop(cid, None)  # nothing to gain (e.g. 1p × 18 A = 3p × 6 A): no switch
+                return held
+            if held.power_w > 0 and candidate.phases > before:
+                since = self._phase_up_since.setdefault(cid, now)
+                if now - since < self.settings.hysteresis_s:
                     held.reason += f"; {candidate.phases} phases after {self.settings.hysteresis_s:.0f} s"
                     return held
         self._phase_up_since.pop(cid, None)

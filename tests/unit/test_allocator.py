@@ -195,3 +195,13 @@ def test_nan_or_negative_limits_are_refused_not_ignored(bad: float) -> None:
         opev(16, bad, 16)
     with pytest.raises(ValueError):
         GroupBudget("g", ("a",), bad)
+
+
+def test_no_phase_switch_without_a_power_gain() -> None:
+    allocator = Allocator(AllocatorSettings(hysteresis_s=30))
+    allocator.allocate([demand("c1", lpc(3000), switching=True, max_a=32)], now=0)  # 1p 13 A
+    for t in (10, 50, 100):
+        cmd = allocator.allocate([demand("c1", lpc(4200), switching=True, max_a=32)], now=t).commands["c1"]
+        assert cmd.phases == 1 and cmd.current_a == (18, 18, 18)  # 4140 W either way: stays on 1p
+    cmd = allocator.allocate([demand("c1", lpc(5000), switching=True, max_a=32)], now=110).commands["c1"]
+    assert cmd.phases == 1 and cmd.current_a == (21, 21, 21)  # 1p × 21 A = 3p × 7 A = 4830 W: still no switch
