@@ -15,6 +15,7 @@ within a second of the change.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +23,14 @@ from typing import Any
 from bridge.clock import Clock
 from bridge.eebus.spine.datagram import validate_datagram, validate_header
 from bridge.eebus.spine.device import Entity, FeatureAddress, LocalDevice
+from bridge.eebus.spine.values import parse_duration
+from bridge.errors import RemoteProtocolError
 
 log = logging.getLogger(__name__)
 
 NODE_MANAGEMENT: tuple[Entity, int] = ((0,), 0)
 NOTIFY_MIN_INTERVAL_S = 1.0
+ENDTIME_TOLERANCE_S = 1.5  # whole-second rounding of the remaining duration, plus timer jitter
 
 ERR_GENERAL = 1
 ERR_DESTINATION_UNKNOWN = 4
@@ -78,7 +82,8 @@ class SpineSession:
         self.remote_use_cases: dict[str, Any] | None = None
         self.subscriptions: list[Subscription] = []
         self._counter = 0
-        self._sent: dict[tuple[FeatureAddress, tuple[Entity, int], str], tuple[Any, float]] = {}
+        # per (subscriber, server feature, function): data last notified, when it was read, when sent
+        self._sent: dict[tuple[FeatureAddress, tuple[Entity, int], str], tuple[Any, float, float]] = {}
         self._pending: dict[int, Pending] = {}
         self.on_discovery: Callable[[SpineSession], list[dict[str, Any]]] = lambda _s: []
 
@@ -280,7 +285,7 @@ class SpineSession:
         self.subscriptions.append(Subscription(client, server))
         now = self.clock.monotonic()
         for name, data in self._current(server).items():
-            self._sent[(client, server, name)] = (data, now - NOTIFY_MIN_INTERVAL_S)
+            self._sent[(client, server, name)] = (data, now, now - NOTIFY_MIN_INTERVAL_S)
 
     def _on_result(self, header: dict[str, Any], cmd: dict[str, Any]) -> None:
         ref = header.get("msgCounterReference")
@@ -331,10 +336,10 @@ class SpineSession:
         for sub in self.subscriptions:
             for name, data in self._current(sub.server).items():
                 key = (sub.client, sub.server, name)
-                last_data, last_time = self._sent.get(key, (None, float("-inf")))
-                if data == last_data or now - last_time < NOTIFY_MIN_INTERVAL_S:
+                last_data, read_at, last_time = self._sent.get(key, (None, now, float("-inf")))
+                if now - last_time < NOTIFY_MIN_INTERVAL_S or unchanged(data, last_data, now - read_at):
                     continue
-                self._sent[key] = (data, now)
+                self._sent[key] = (data, now, now)
                 if name == "nodeManagementDetailedDiscoveryData" and isinstance(last_data, dict):
                     for partial in discovery_changes(last_data, data):
                         cmd = {"function": name, "filter": [{"cmdControl": {"partial": {}}}], name: partial}
@@ -351,15 +356,44 @@ class SpineSession:
         """When a held-back notify becomes due (changes within the last second), else None."""
         deadlines = []
         for sub in self.subscriptions:
+            now = self.clock.monotonic()
             for name, data in self._current(sub.server).items():
-                last_data, last_time = self._sent.get((sub.client, sub.server, name), (None, float("-inf")))
-                if data != last_data:
+                last_data, read_at, last_time = self._sent.get(
+                    (sub.client, sub.server, name), (None, now, float("-inf"))
+                )
+                if not unchanged(data, last_data, now - read_at):
                     deadlines.append(last_time + NOTIFY_MIN_INTERVAL_S)
         return min(deadlines) if deadlines else None
 
     def close(self) -> None:
         self.device.drop_peer(self.owner)
         self.subscriptions.clear()
+
+
+def unchanged(new: Any, old: Any, elapsed_s: float) -> bool:
+    """Equal, except that a relative `endTime` counting down with the clock is no change.
+
+    A limit's remaining duration (`timePeriod.endTime`, e.g. `PT9M58S`) is
+    reported relative to now, so it differs every second; notifying that would
+    send one notify per second per subscriber for nothing new.
+    """
+    if isinstance(new, dict) and isinstance(old, dict):
+        if new.keys() != old.keys():
+            return False
+        for key, value in new.items():
+            if key == "endTime" and isinstance(value, str) and isinstance(old[key], str):
+                try:
+                    drift = parse_duration(value) - (parse_duration(old[key]) - elapsed_s)
+                except RemoteProtocolError:  # an absolute time does not count down
+                    drift = 0.0 if value == old[key] else math.inf
+                if abs(drift) > ENDTIME_TOLERANCE_S:
+                    return False
+            elif not unchanged(value, old[key], elapsed_s):
+                return False
+        return True
+    if isinstance(new, list) and isinstance(old, list):
+        return len(new) == len(old) and all(unchanged(a, b, elapsed_s) for a, b in zip(new, old, strict=True))
+    return bool(new == old)
 
 
 def announced_use_cases(data: dict[str, Any]) -> set[tuple[str, str]]:

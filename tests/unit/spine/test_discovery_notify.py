@@ -113,3 +113,40 @@ def test_ev_entity_added_and_removed_with_partial_notifies() -> None:
     assert device.bound_peers(((1, 1), 1)) == set()
     assert all(s.server != ((1, 1), 1) for s in session.subscriptions)
     assert ((1,), 1) in device.features  # the EVSE stays
+
+
+def test_a_counting_down_limit_duration_is_not_notified_every_second() -> None:
+    session, endpoint, clock = acme()
+    lc = FeatureAddress(session.device.address, (1,), 1)
+    sub = request("subscriptionRequest", EMS_LC, lc, "LoadControl")
+    assert call(session, "nodeManagementSubscriptionRequestCall", sub, 1) == {"errorNumber": 0}
+    endpoint.heartbeat()
+    assert endpoint.write_limit(5000, True, 600).accepted
+    clock.advance(1)
+    (first,) = notifies(session.tick())
+    assert first["loadControlLimitListData"]["loadControlLimitData"][0]["timePeriod"] == {"endTime": "PT9M59S"}
+    for _ in range(30):  # the remaining duration counts down: nothing new to tell
+        clock.advance(1)
+        assert notifies(session.tick()) == []
+        assert session.next_deadline() is None
+    assert endpoint.write_limit(5000, True, 600).accepted  # same value, duration restarted: a change
+    clock.advance(1)
+    (restart,) = notifies(session.tick())
+    assert restart["loadControlLimitListData"]["loadControlLimitData"][0]["timePeriod"] == {"endTime": "PT9M59S"}
+    clock.advance(600)  # expiry: the limit becomes inactive and that is notified
+    endpoint.lpc.tick()
+    (expired,) = notifies(session.tick())
+    item = expired["loadControlLimitListData"]["loadControlLimitData"][0]
+    assert item["isLimitActive"] is False and "timePeriod" not in item
+
+
+def test_unchanged_treats_only_a_counting_down_relative_end_time_as_no_change() -> None:
+    from bridge.eebus.spine.session import unchanged
+
+    absolute = {"x": [{"timePeriod": {"endTime": "2026-01-01T00:00:00Z"}, "v": 1}]}
+    assert unchanged(absolute, absolute, 100)
+    assert not unchanged({"x": [{"timePeriod": {"endTime": "2026-01-01T00:00:01Z"}, "v": 1}]}, absolute, 0)
+    assert unchanged({"t": {"endTime": "PT50S"}}, {"t": {"endTime": "PT60S"}}, 10)
+    assert not unchanged({"t": {"endTime": "PT60S"}}, {"t": {"endTime": "PT60S"}}, 10)  # restarted
+    assert not unchanged({"v": 2}, {"v": 1}, 0) and unchanged({"v": 1}, {"v": 1}, 99)
+    assert not unchanged({"t": {"endTime": "PT60S"}}, {"t": {}}, 0)
