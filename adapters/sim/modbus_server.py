@@ -211,8 +211,17 @@ class ModbusWallboxSim:
 
     # -- Modbus PDU handling ---------------------------------------------------------------------
     def handle_pdu(self, unit: int, pdu: bytes) -> bytes:
-        """One request PDU in, one response PDU out (exceptions included)."""
+        """One request PDU in, one response PDU out (exceptions included); bad input never raises."""
         self.requests += 1
+        if not pdu:
+            return bytes([0x80, ILLEGAL_FUNCTION])
+        try:
+            return self._handle(unit, pdu)
+        except Exception:
+            log.exception("Modbus sim: request %s failed", pdu.hex())
+            return bytes([(pdu[0] | 0x80) & 0xFF, DEVICE_FAILURE])
+
+    def _handle(self, unit: int, pdu: bytes) -> bytes:
         fc = pdu[0]
         if self.faults.exception_code is not None:
             return bytes([fc | 0x80, self.faults.exception_code])
@@ -232,6 +241,8 @@ class ModbusWallboxSim:
                 return bytes([fc, 2 * count]) + b"".join(struct.pack(">H", w) for w in words)  # type: ignore[arg-type]
             if fc in (1, 2):
                 address, count = struct.unpack(">HH", pdu[1:5])
+                if not 1 <= count <= 2000:
+                    return bytes([fc | 0x80, ILLEGAL_VALUE])
                 bits = [self._read(unit, tables[fc], address + i) for i in range(count)]
                 if any(b is None for b in bits):
                     return bytes([fc | 0x80, ILLEGAL_ADDRESS])
@@ -325,7 +336,10 @@ class ModbusWallboxSim:
                 while True:
                     while len(buffer) < 7 or len(buffer) < 6 + struct.unpack(">H", buffer[4:6])[0]:
                         buffer += await stream.receive()
-                    length = struct.unpack(">H", buffer[4:6])[0]
+                    protocol, length = struct.unpack(">HH", buffer[2:6])
+                    if protocol != 0 or not 2 <= length <= 254:
+                        log.info("Modbus sim: invalid MBAP header %s, closing the connection", buffer[:7].hex())
+                        return  # a real Modbus TCP server drops a stream it cannot frame
                     frame, buffer = buffer[: 6 + length], buffer[6 + length :]
                     tid, unit = frame[:2], frame[6]
                     if self.faults.delay_s:
