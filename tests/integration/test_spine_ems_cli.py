@@ -111,3 +111,36 @@ eebus:
                     err += chunk
         assert code == 130 and b"Traceback" not in err, err.decode()
         tg.cancel_scope.cancel()
+
+
+async def test_ems_cli_discovers_the_device_by_mdns_and_reads_it_by_ski(tmp_path: Path) -> None:
+    bridge_state, ems_state = tmp_path / "bridge", tmp_path / "ems"
+    ems_ski = Identity.load_or_create(ems_state, "ems").ski
+    device_ski = Identity.load_or_create(bridge_state, "garage").ski
+    port = free_port()
+    config = f"""
+chargers:
+  - id: garage
+    adapter: {{type: sim, phases: 3, max_current_a: 16}}
+    eebus: {{port: {port}}}
+eebus:
+  bind: 127.0.0.1
+  mdns: {{enabled: true, interface: 127.0.0.1}}
+  trusted_skis: [{ems_ski}]
+"""
+    clock = FakeClock()
+    bridge = Bridge(
+        load_config_text(config, "mdns.yaml"), clock, bridge_state, coordinator_settings=CoordinatorSettings(1)
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: bridge.run(extra_services=[run_eebus], task_status=task_status))
+        await advance(clock, 2)
+        state = ["ems", "--state-dir", str(ems_state)]
+        code, out, err = await evbridge(*state, "discover", "--interface", "127.0.0.1", "--seconds", "4")
+        assert code == 0, err
+        (line,) = [row for row in out.splitlines() if row.startswith(device_ski)]
+        assert f":{port}" in line and "ChargingStation" in line
+        code, out, err = await evbridge(*state, "read", device_ski.upper(), "--interface", "127.0.0.1")
+        assert code == 0, err
+        assert json.loads(out)["lpc"]["failsafe_limit_w"] == 4200
+        tg.cancel_scope.cancel()

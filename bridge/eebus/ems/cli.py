@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("ski", help="SKI of the device (any case, spaces/colons allowed)")
         p.add_argument("--host", help="device address (default: find by mDNS)")
         p.add_argument("--port", type=int, help="device SHIP port")
+        p.add_argument("--interface", help="IP address of the interface to look the device up on by mDNS")
         if name == "limit":
             p.add_argument("watts", type=float)
             p.add_argument("--duration", type=float, help="seconds until the limit ends by itself")
@@ -92,7 +93,7 @@ async def _main(args: argparse.Namespace, state_dir: Path) -> int:
     ski = normalize_ski(args.ski)
     host, port = args.host, args.port
     if host is None or port is None:
-        found = [s for s in await _browse(3.0, None) if s.ski == ski]
+        found = [s for s in await _browse(3.0, args.interface) if s.ski == ski]
         if not found:
             print(f"error: no SHIP device with SKI {ski} found by mDNS; give --host and --port", file=sys.stderr)
             return 1
