@@ -255,7 +255,9 @@ class Bridge:
                 )
             )
             share = device.lpc.failsafe.consumption_limit_w / len(device.members)
-            handle.coordinator.set_fallback_current(fallback_current_a(share, caps.characteristics))
+            handle.coordinator.set_fallback_current(
+                fallback_current_a(share, caps.characteristics, nominal_voltage_v=self.config.site.nominal_voltage_v)
+            )
         allocation = self.allocator.allocate(demands, groups, self.clock.monotonic())
         for cid, command in allocation.commands.items():
             previous = self._last_commands.get(cid)
@@ -271,7 +273,11 @@ class Bridge:
             for cid, handle in self.chargers.items():
                 device = self.devices[handle.device_id]
                 share = device.lpc.failsafe.consumption_limit_w / len(device.members)
-                amps = fallback_current_a(share, handle.charger.capabilities.characteristics)
+                amps = fallback_current_a(
+                    share,
+                    handle.charger.capabilities.characteristics,
+                    nominal_voltage_v=self.config.site.nominal_voltage_v,
+                )
                 safe = (
                     Command(charger_id=cid, pause=True, binding=LimitSource.LPC_FAILSAFE, reason="shutdown")
                     if amps <= 0

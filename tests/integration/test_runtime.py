@@ -164,3 +164,20 @@ def test_group_device_sums_member_measurements() -> None:
     assert total.device_state.operating_state is OperatingState.FAILURE and total.device_state.last_error_code == "E1"
     assert sum_snapshots("g", [None, None]) is None
     assert sum_snapshots("g", [three, None]).available is False  # type: ignore[union-attr]
+
+
+async def test_fallback_current_uses_the_site_voltage(tmp_path: Path) -> None:
+    config = (
+        "site: {nominal_voltage_v: 240}\nchargers:\n  - id: c\n    adapter: {type: sim, phases: 3, ramp_a_per_s: 100}\n"
+    )
+    clock = FakeClock()
+    bridge = Bridge(
+        load_config_text(config, "t.yaml"), clock, tmp_path, coordinator_settings=CoordinatorSettings(poll_interval_s=1)
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(bridge.run)
+        await clock.run_for(2)
+        charger = bridge.chargers["c"].charger
+        # 4200 W at 3 × 240 V is 5.8 A: below 6 A, so the watchdog fallback pauses (at 230 V it would be 6 A = 4320 W)
+        assert charger.watchdog.fallback_current_a == 0  # type: ignore[attr-defined]
+        tg.cancel_scope.cancel()
