@@ -90,6 +90,8 @@ def encode(mapping: Mapping, point: Point, value: float | int | str) -> list[int
         raw: int | float = _raw_of_label(point, value)
     elif point.type in ("f32", "f64"):
         raw = value / point.scale
+    elif isinstance(value, int) and point.scale == 1:
+        raw = value  # exact: a float division would lose u64/s64 values beyond 2**53
     else:
         raw = math.floor(round(value / point.scale, 9))
     fmt = _STRUCT[point.type]

@@ -42,7 +42,7 @@ def sim_words(point: Point, mapping: Mapping, value: float | int | str) -> list[
     if point.type == "string":
         raw = str(value).encode()[: point.words * 2].ljust(point.words * 2, b"\0")
     else:
-        number = value / point.scale
+        number = value if point.scale == 1 else value / point.scale  # ints stay exact (u64 beyond 2**53)
         packed = number if point.type in ("f32", "f64") else round(number)
         raw = struct.pack(">" + _FMT[point.type], packed)
     words = [raw[i : i + 2] for i in range(0, len(raw), 2)]
