@@ -34,6 +34,29 @@ CHARACTERISTICS_READ = """{"datagram":[{"header":[{"specificationVersion":"1.3.0
  {"payload":[{"cmd":[[{"electricalConnectionCharacteristicListData":[]}]]}]}]}"""
 
 
+# eebus-go (CEM entity with eg/lpc and ma/mpc) answering our nodeManagementUseCaseData read
+USE_CASE_REPLY = """{"datagram":[{"header":[{"specificationVersion":"1.3.0"},
+ {"addressSource":[{"device":"d:_n:Interop_GoHEMS-1"},{"entity":[0]},{"feature":0}]},
+ {"addressDestination":[{"device":"d:_n:evbridge_garage"},{"entity":[0]},{"feature":0}]},
+ {"msgCounter":5},{"msgCounterReference":3},{"cmdClassifier":"reply"}]},
+ {"payload":[{"cmd":[[{"nodeManagementUseCaseData":[{"useCaseInformation":[
+  [{"address":[{"device":"d:_n:Interop_GoHEMS-1"},{"entity":[1]}]},{"actor":"EnergyGuard"},
+   {"useCaseSupport":[[{"useCaseName":"limitationOfPowerConsumption"},{"useCaseVersion":"1.0.0"},
+   {"useCaseAvailable":true},{"scenarioSupport":[1,2,3,4]},{"useCaseDocumentSubRevision":"release"}]]}],
+  [{"address":[{"device":"d:_n:Interop_GoHEMS-1"},{"entity":[1]}]},{"actor":"MonitoringAppliance"},
+   {"useCaseSupport":[[{"useCaseName":"monitoringOfPowerConsumption"},{"useCaseVersion":"1.0.0"},
+   {"useCaseAvailable":true},{"scenarioSupport":[1,2,3,4,5]},{"useCaseDocumentSubRevision":"release"}]]}]
+ ]}]}]]}]}]}"""
+
+# eebus-go's StartHeartbeat() notify to our DeviceDiagnosis client
+HEARTBEAT_NOTIFY = """{"datagram":[{"header":[{"specificationVersion":"1.3.0"},
+ {"addressSource":[{"device":"d:_n:Interop_GoHEMS-1"},{"entity":[1]},{"feature":5}]},
+ {"addressDestination":[{"device":"d:_n:evbridge_garage"},{"entity":[1]},{"feature":5}]},
+ {"msgCounter":26},{"cmdClassifier":"notify"}]},
+ {"payload":[{"cmd":[[{"deviceDiagnosisHeartbeatData":[{"timestamp":"2026-11-25T08:49:12Z"},
+ {"heartbeatCounter":3},{"heartbeatTimeout":"PT4S"}]}]]}]}]}"""
+
+
 class Endpoint:
     def __init__(self, clock: FakeClock) -> None:
         self.lpc = Lpc(clock)
@@ -174,3 +197,29 @@ def test_every_reply_survives_ship_go_string_decoding(make: Any) -> None:
         assert reply["datagram"]["header"]["cmdClassifier"] == "reply", (function, reply)
         on_wire = json.dumps(to_eebus_message(reply), separators=(",", ":"), ensure_ascii=False)
         assert ship_go_decode(on_wire) == json.loads(json.dumps(reply)), function
+
+
+def garage() -> tuple[SpineSession, Endpoint, FakeClock]:
+    clock = FakeClock()
+    endpoint = Endpoint(clock)
+    evse = EvseDevice("garage", EvseSource(lambda: None, Characteristics(), endpoint), clock)
+    return SpineSession(evse.device, clock, "go-ski"), endpoint, clock
+
+
+def test_eebus_go_energy_guard_use_cases_and_heartbeat_count() -> None:
+    session, endpoint, clock = garage()
+    assert session.receive(from_eebus(json.loads(USE_CASE_REPLY))) == []
+    clock.advance(1)
+    session.receive(from_eebus(json.loads(HEARTBEAT_NOTIFY)))
+    assert endpoint.lpc.last_heartbeat == clock.monotonic()
+
+
+def test_eebus_go_monitoring_only_heartbeat_does_not_arm_lpc() -> None:
+    session, endpoint, clock = garage()
+    reply = from_eebus(json.loads(USE_CASE_REPLY))
+    infos = reply["datagram"]["payload"]["cmd"][0]["nodeManagementUseCaseData"]["useCaseInformation"]
+    infos[:] = [i for i in infos if i["actor"] == "MonitoringAppliance"]
+    session.receive(reply)
+    clock.advance(1)
+    session.receive(from_eebus(json.loads(HEARTBEAT_NOTIFY)))
+    assert endpoint.lpc.last_heartbeat is None
