@@ -32,6 +32,7 @@ EVSE: tuple[int, ...] = (1,)
 F_LOADCONTROL, F_DEVCONFIG, F_DIAG_SERVER, F_ELECTRICAL, F_DIAG_CLIENT, F_MEASUREMENT, F_CLASSIFICATION = range(1, 8)
 
 HEARTBEAT_TIMEOUT_S = 60.0
+NO_DATA_FAILURE_S = 30.0  # no snapshot at all this long after start: operatingState failure
 ENERGY_GUARD = ("EnergyGuard", "limitationOfPowerConsumption")
 LPC_LIMIT_ID = 0
 KEY_FAILSAFE_LIMIT, KEY_FAILSAFE_DURATION = 0, 1
@@ -81,6 +82,7 @@ class EvseDevice:
         self.clock = clock
         self.device = LocalDevice(f"d:_n:{_clean(vendor)}_{_clean(device_id)}", "ChargingStation")
         self._heartbeat_at = clock.monotonic()
+        self._started_at = clock.monotonic()
         self._heartbeat_counter = 0
         self.device.on_heartbeat = self._on_heartbeat
         self._build()
@@ -239,6 +241,10 @@ class EvseDevice:
     def _state(self) -> dict[str, Any]:
         snap = self.source.snapshot()
         if snap is None:
+            # why: a charger unreachable since start never yields a snapshot; after the same
+            # 30 s as a lost charger (GEN-09) the EMS must see failure, not a calm standby
+            if self.clock.monotonic() - self._started_at >= NO_DATA_FAILURE_S:
+                return {"operatingState": OperatingState.FAILURE.value, "lastErrorCode": "no data from the charger"}
             return {"operatingState": OperatingState.STANDBY.value}
         data: dict[str, Any] = {"operatingState": snap.device_state.operating_state.value}
         if snap.device_state.last_error_code:

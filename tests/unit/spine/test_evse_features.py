@@ -40,3 +40,15 @@ def test_a_metered_charger_announces_all_five() -> None:
     evse = device()
     assert mpc_scenarios(evse) == [1, 2, 3, 4, 5]
     assert scopes(evse).count("acVoltage") == 3 and "acFrequency" in scopes(evse)
+
+
+def test_charger_never_reached_reports_failure_after_30_s() -> None:
+    clock = FakeClock()
+    evse = EvseDevice("g", EvseSource(lambda: None, Characteristics(), Endpoint(clock)), clock)
+    state = evse.device.features[((1,), 3)].functions["deviceDiagnosisStateData"].read
+    assert state is not None
+    assert state() == {"operatingState": "standby"}
+    clock.advance(29)
+    assert state()["operatingState"] == "standby"
+    clock.advance(1)
+    assert state() == {"operatingState": "failure", "lastErrorCode": "no data from the charger"}
