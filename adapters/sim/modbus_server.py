@@ -72,6 +72,7 @@ class Faults:
     delay_s: float = 0.0
     exception_code: int | None = None
     refuse: bool = False
+    frozen: bool = False  # registers stay as a test planted them (physics and refresh paused)
 
 
 @dataclass
@@ -225,10 +226,11 @@ class ModbusWallboxSim:
         fc = pdu[0]
         if self.faults.exception_code is not None:
             return bytes([fc | 0x80, self.faults.exception_code])
-        self._sync()
-        if self.mapping.watchdog.kind == "any_traffic":
-            self._refresh_watchdog("any_traffic")
-        self._refresh()
+        if not self.faults.frozen:
+            self._sync()
+            if self.mapping.watchdog.kind == "any_traffic":
+                self._refresh_watchdog("any_traffic")
+            self._refresh()
         tables = {1: Table.COIL, 2: Table.DISCRETE, 3: Table.HOLDING, 4: Table.INPUT}
         try:
             if fc in (3, 4):
