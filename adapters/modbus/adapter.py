@@ -70,7 +70,8 @@ class ModbusOptions(BaseModel):
     framer: Literal["socket", "rtu", "ascii"] = "socket"
     baudrate: int | None = None
     parity: Literal["N", "E", "O"] | None = None
-    unit_id: int | None = Field(default=None, ge=0, le=255, description="per socket for multi-socket stations")
+    unit_id: int | None = Field(default=None, ge=0, le=255, description="override the map's unit id")
+    socket: int = Field(default=1, ge=1, le=16, description="socket of a multi-socket station (one charger each)")
     timeout_s: float = Field(default=3.0, gt=0)
     min_interval_ms: int | None = Field(default=None, ge=0, description="override the map's pause between requests")
     max_current_a: float | None = Field(default=None, gt=0)
@@ -132,11 +133,21 @@ class ModbusCharger:
     def _unit(self, point: Point) -> int:
         if point.unit_id is not None:
             return point.unit_id
-        return self.options.unit_id if self.options.unit_id is not None else self.mapping.connection.unit_id
+        if self.options.unit_id is not None:
+            return self.options.unit_id
+        unit_ids = self.mapping.sockets.unit_ids
+        if unit_ids is not None and not point.station:
+            return unit_ids[self.options.socket - 1]
+        return self.mapping.connection.unit_id
+
+    def _address(self, point: Point) -> int:
+        if point.station or point.unit_id is not None:
+            return point.address
+        return point.address + (self.options.socket - 1) * self.mapping.sockets.address_stride
 
     async def _read_point(self, name: PointName) -> Any:
         point = self.mapping.points[name]
-        words = await self.endpoint.read(self._unit(point), point.table, point.address, point.words)
+        words = await self.endpoint.read(self._unit(point), point.table, self._address(point), point.words)
         return codec.decode(self.mapping, point, words)
 
     async def _write_point(self, name: PointName, value: float | int | str, *, force: bool = False) -> bool:
@@ -161,7 +172,7 @@ class ModbusCharger:
             self._pending[name] = value
             return False
         function = point.write_function or self.mapping.write_function
-        await self.endpoint.write(self._unit(point), point.table, point.address, words, function)
+        await self.endpoint.write(self._unit(point), point.table, self._address(point), words, function)
         self._written[name] = (words, now)
         self._pending.pop(name, None)
         return True
@@ -292,13 +303,13 @@ class ModbusCharger:
             await self.endpoint.write(
                 self._unit(point),
                 point.table,
-                point.address,
+                self._address(point),
                 last[0],
                 point.write_function or self.mapping.write_function,
             )
         elif wd.kind == "any_traffic":
             point = next(p for p in self.mapping.points.values() if p.readable)
-            await self.endpoint.read(self._unit(point), point.table, point.address, point.words)
+            await self.endpoint.read(self._unit(point), point.table, self._address(point), point.words)
 
     async def set_fallback_current(self, current_a: float) -> None:
         point = self.mapping.points.get(PointName.FAILSAFE_CURRENT)

@@ -30,7 +30,12 @@ class ModbusFactory:
         validated = ModbusOptions.model_validate(dict(options))
         if (validated.host is None) == (validated.serial is None):
             raise ConfigError("give either host (Modbus TCP) or serial (RTU/ASCII)", field="host")
-        load_mapping(validated.mapping)  # MappingError with file:line when the map is wrong
+        mapping = load_mapping(validated.mapping)  # MappingError with file:line when the map is wrong
+        if validated.socket > mapping.sockets.count:
+            raise ConfigError(
+                f"{mapping.vendor} {mapping.model} has {mapping.sockets.count} socket(s), not {validated.socket}",
+                field="socket",
+            )
         return validated
 
     def create(self, charger_id: str, options: BaseModel) -> ModbusCharger:

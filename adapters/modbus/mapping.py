@@ -84,6 +84,7 @@ class Point(BaseModel):
     no_data: list[int] = Field(default_factory=list, description="raw sentinels meaning 'no value' (e.g. 0xFFFFFFFF)")
     word_order: Literal["big", "little"] | None = None
     byte_order: Literal["big", "little"] | None = None
+    station: bool = False  # belongs to the station, not a socket: no per-socket unit id or address offset
     value: int | None = None  # watchdog: the raw value to write (default: the timeout in s)
     note: str = ""
     confidence: Literal["manual", "peer-code", "forum", "inferred", "test"] = "inferred"
@@ -146,6 +147,22 @@ class WatchdogSpec(BaseModel):
     description: str = ""
 
 
+class Sockets(BaseModel):
+    """How socket n (1-based) of a multi-socket station is addressed; each socket is one configured charger."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(default=1, ge=1, le=16)
+    unit_ids: list[int] | None = Field(default=None, description="unit id of each socket (Alfen: [1, 2])")
+    address_stride: int = Field(default=0, ge=0, description="added to socket points' addresses per socket (Etrel 100)")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Sockets:
+        if self.unit_ids is not None and len(self.unit_ids) != self.count:
+            raise ValueError(f"unit_ids needs one unit id per socket ({self.count})")
+        return self
+
+
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -171,6 +188,7 @@ class Mapping(BaseModel):
     write_function: Literal[6, 16] = 16
     limits: Limits = Limits()
     watchdog: WatchdogSpec = WatchdogSpec(kind="none")
+    sockets: Sockets = Sockets()
     points: dict[PointName, Point]
     identify: dict[str, str] = Field(default_factory=dict)  # point name → text expected in it (probe)
     quirks: list[str] = Field(default_factory=list)

@@ -85,6 +85,7 @@ class ModbusWallboxSim:
     fallback_current_a: float | None = None
     physics: WallboxPhysics | None = None
     faults: Faults = field(default_factory=Faults)
+    socket: int = 1
 
     def __post_init__(self) -> None:
         lim = self.mapping.limits
@@ -116,6 +117,16 @@ class ModbusWallboxSim:
         self._listener: anyio.abc.SocketListener | None = None
         self._refresh()
 
+    def at(self, point: Point) -> tuple[int, int]:
+        """(unit id, address) of a point on this box, which serves socket `self.socket` of its station."""
+        if point.unit_id is not None:
+            return point.unit_id, point.address
+        sockets = self.mapping.sockets
+        if point.station:
+            return self.mapping.connection.unit_id, point.address
+        unit = sockets.unit_ids[self.socket - 1] if sockets.unit_ids else self.mapping.connection.unit_id
+        return unit, point.address + (self.socket - 1) * sockets.address_stride
+
     # -- physics <-> registers ---------------------------------------------------------------
     def _now(self) -> float:
         return self.clock.monotonic() - self._t0
@@ -137,7 +148,8 @@ class ModbusWallboxSim:
             raw = reverse[value]
             value = raw if isinstance(raw, str) else raw * point.scale
         for i, word in enumerate(sim_words(point, self.mapping, value)):
-            self.registers[(self.mapping.unit_of(point), point.table, point.address + i)] = word
+            unit, address = self.at(point)
+            self.registers[(unit, point.table, address + i)] = word
 
     def _refresh(self) -> None:
         p = self.physics
@@ -180,11 +192,12 @@ class ModbusWallboxSim:
         """Apply writes that cover a writable point completely."""
         assert self.physics is not None
         for name, point in self.mapping.points.items():
-            if not point.writable or self.mapping.unit_of(point) != unit or point.table is not table:
+            at_unit, at = self.at(point)
+            if not point.writable or at_unit != unit or point.table is not table:
                 continue
-            if not (address <= point.address and point.address + point.words <= address + count):
+            if not (address <= at and at + point.words <= address + count):
                 continue
-            words = [self.registers.get((unit, table, point.address + i), 0) for i in range(point.words)]
+            words = [self.registers.get((unit, table, at + i), 0) for i in range(point.words)]
             value = sim_value(point, self.mapping, words)
             self.writes.append((name.value, value))
             if name is PointName.SET_CURRENT:
@@ -287,9 +300,9 @@ class ModbusWallboxSim:
             return self.registers[key]
         for point in self.mapping.points.values():
             if (
-                self.mapping.unit_of(point) == unit
+                self.at(point)[0] == unit
                 and point.table is table
-                and point.address <= address < point.address + point.words
+                and self.at(point)[1] <= address < self.at(point)[1] + point.words
             ):
                 return 0  # a write-only register reads as 0
         return None
@@ -298,9 +311,9 @@ class ModbusWallboxSim:
         for i in range(count):
             if not any(
                 p.writable
-                and self.mapping.unit_of(p) == unit
+                and self.at(p)[0] == unit
                 and p.table is table
-                and p.address <= address + i < p.address + p.words
+                and self.at(p)[1] <= address + i < self.at(p)[1] + p.words
                 for p in self.mapping.points.values()
             ):
                 return False

@@ -12,7 +12,7 @@ from adapters.modbus.factory import ModbusFactory
 from adapters.modbus.mapping import PointName, load_mapping, resolve_mapping_path
 from adapters.sim.modbus_server import ModbusWallboxSim
 from bridge.clock import FakeClock
-from bridge.errors import ChargerRejected, ChargerUnreachable
+from bridge.errors import ChargerRejected, ChargerUnreachable, ConfigError
 from bridge.model import ChargingState, Command, LimitSource
 from bridge.ports import AdapterDeps, WatchdogKind
 
@@ -192,3 +192,27 @@ async def test_eeprom_register_raised_at_most_once_a_minute_lowered_at_once(tmp_
         assert currents() == [10.0, 8.0, 16.0]
         await charger.read()
         assert currents() == [10.0, 8.0, 16.0]
+
+
+@pytest.mark.parametrize(("name", "unit", "address_offset"), [("alfen-eve", 2, 0), ("etrel-inch", 1, 100)])
+async def test_second_socket_of_a_station_is_its_own_charger(
+    name: str, unit: int, address_offset: int, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    mapping = load_mapping(name)
+    async with (
+        ModbusWallboxSim(mapping, clock, socket=2) as sim,
+        ModbusFactory(AdapterDeps(clock, tmp_path)) as factory,
+    ):
+        options = {"mapping": name, "host": "127.0.0.1", "port": sim.port, "min_interval_ms": 0}
+        second = factory.create("s2", factory.validate_options({**options, "socket": 2}))
+        await second.apply(cmd(12))
+        point = mapping.points[PointName.SET_CURRENT]
+        assert (unit, point.table, point.address + address_offset) in sim.registers
+        clock.advance(3)
+        assert (await second.read()).measurement.current_per_phase_a == pytest.approx((12, 12, 12))
+        first = factory.create("s1", factory.validate_options(options))
+        with pytest.raises(ChargerRejected, match="illegal data address"):
+            await first.read()  # socket 1 is not served by this simulated box: a different unit/address
+        with pytest.raises(ConfigError, match="socket"):
+            factory.validate_options({**options, "socket": 3})
