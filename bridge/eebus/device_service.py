@@ -1,14 +1,20 @@
 """EEBus service of the runtime: one SHIP node and one EVSE SPINE device per exposed device.
 
-Seam with the runtime: `EebusService(exposures, clock, state_dir, settings)`
-where each `Exposure` names a device id, its `EvseSource` (snapshot getter,
-characteristics, the LPC endpoint) and the mDNS facts.  `run()` starts the
-nodes, a shared pairing window and the control socket (`evbridge trust`/`pair`
-reach the running bridge), and per SHIP connection a `SpineLink`.  After each
-connection reaches data exchange the device reads the EMS's discovery and
-reads its use cases (a monitoring-only EMS's heartbeat does not count for
-LPC) and subscribes to its DeviceDiagnosis heartbeat (LPC-39).  `changed()` wakes every
-link so notifies follow a snapshot or LPC change within a second.
+Seam with the runtime (wired in `bridge/runtime/eebus_wiring.py`):
+`EebusService(exposures, clock, state_dir, settings)` where each `Exposure`
+names a device id, its `EvseSource` (snapshot getter, static characteristics,
+the LPC endpoint, and which optional MPC quantities exist: `frequency`,
+`voltage`; `contractual` for a group) and the mDNS facts.  The LPC endpoint is
+the runtime's `ExposedDevice` (`lpc`, `heartbeat()`, `write_limit()`,
+`write_failsafe()`), which journals, persists and triggers the reallocation.
+`run()` starts the nodes, a shared pairing window and the control socket
+(`evbridge trust`/`pair` reach the running bridge), and per SHIP connection a
+`SpineLink` around a `SpineSession`.  After each connection reaches data
+exchange the device reads the EMS's discovery and use cases (a monitoring-only
+EMS's heartbeat does not count for LPC) and subscribes to its DeviceDiagnosis
+heartbeat (LPC-39).  `changed()` wakes every link so notifies follow a
+snapshot or LPC change within a second; LPC timers are the runtime's
+(`ExposedDevice.tick()`), the device's own heartbeat is ticked by the links.
 """
 
 from __future__ import annotations
