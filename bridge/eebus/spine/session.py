@@ -324,7 +324,15 @@ class SpineSession:
         feature = self.device.features.get(server)
         if feature is None:
             return {}
-        return {name: fn.read() for name, fn in feature.functions.items() if fn.read is not None}
+        out: dict[str, Any] = {}
+        for name, fn in feature.functions.items():
+            if fn.read is None:
+                continue
+            try:
+                out[name] = fn.read()
+            except Exception:  # why: one failing reader must not end every connection's notifies
+                log.exception("SPINE: reading %s for notifies failed; skipped this round", name)
+        return out
 
     def _due_notifies(self) -> list[dict[str, Any]]:
         now = self.clock.monotonic()

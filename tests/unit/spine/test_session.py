@@ -158,3 +158,33 @@ def test_header_types_are_checked_and_a_bad_payload_is_still_answered() -> None:
     data = result["datagram"]["payload"]["cmd"][0]["resultData"]
     assert data["errorNumber"] == 1 and "payload.cmd" in data["description"]
     assert result["datagram"]["header"]["msgCounterReference"] == 9
+
+
+def test_a_failing_reader_is_answered_with_an_error_and_skipped_in_notifies() -> None:
+    clock = FakeClock()
+    box: dict[str, Any] = {"v": 1}
+    device = device_with_value(box)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("snapshot getter bug")
+
+    device.features[((1,), 6)].add("measurementDescriptionListData", broken)
+    session = SpineSession(device, clock, "peer")
+    subscribe(session)
+    box["v"] = 2
+    clock.advance(1)
+    (notify,) = session.tick()
+    assert notify["datagram"]["payload"]["cmd"][0] == {"measurementListData": {"v": 2}}
+    read = {
+        "datagram": {
+            "header": {
+                "addressSource": CLIENT.to_json(),
+                "addressDestination": {"entity": [1], "feature": 6},
+                "msgCounter": 4,
+                "cmdClassifier": "read",
+            },
+            "payload": {"cmd": [{"measurementDescriptionListData": {}}]},
+        }
+    }
+    (result,) = session.receive(read)
+    assert result["datagram"]["payload"]["cmd"][0]["resultData"]["errorNumber"] == 1
