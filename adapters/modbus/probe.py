@@ -44,10 +44,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=2.0)
 
 
+def split_address(text: str) -> tuple[str, int | None]:
+    """HOST, HOST:PORT, [IPv6]:PORT or a bare IPv6 address → (host, port or None)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+        raise ValueError(f"not HOST[:PORT]: {text!r}")
+    return host, int(port) if port else None
+
+
 def run(args: argparse.Namespace) -> int:
     if bool(args.address) == bool(args.serial):
         print("error: give HOST[:PORT] or --serial DEVICE", file=sys.stderr)
         return 2
+    if args.address:
+        try:
+            split_address(args.address)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return anyio.run(_probe, args, backend="asyncio")
 
 
@@ -59,8 +79,8 @@ async def _probe(args: argparse.Namespace) -> int:
         for name in available_mappings():
             mapping = load_mapping(name)
             if args.address:
-                host, _, port = args.address.rpartition(":") if ":" in args.address else (args.address, "", "")
-                key = EndpointKey(host, int(port) if port else mapping.connection.port, "socket")
+                host, port = split_address(args.address)
+                key = EndpointKey(host, port or mapping.connection.port, "socket")
             else:
                 key = EndpointKey(args.serial, 0, args.framer)
             if key not in endpoints:
@@ -87,8 +107,8 @@ async def _probe(args: argparse.Namespace) -> int:
         print(f"{name}: {score} point(s) plausible " + ", ".join(f"{k}={v}" for k, v in found.items()))
     best = matches[0][1]
     if args.address:
-        host, _, port = args.address.partition(":")
-        where = f"host: {host}" + (f", port: {port}" if port else "")
+        host, port = split_address(args.address)
+        where = f"host: {host if ':' not in host else repr(host)}" + (f", port: {port}" if port else "")
     else:
         where = f"serial: {args.serial}, framer: {args.framer}"
     unit = f", unit_id: {args.unit}" if args.unit is not None else ""
