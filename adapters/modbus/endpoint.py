@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
 from adapters.modbus.mapping import Table
@@ -68,6 +68,7 @@ class ModbusEndpoint:
         parity: str = "E",
         stopbits: int = 1,
         backoff_max_s: float = 30.0,
+        retries: int = 1,
     ) -> None:
         self.key = key
         self.clock = clock
@@ -75,6 +76,7 @@ class ModbusEndpoint:
         self.min_interval_s = min_interval_s
         self._serial = (baudrate, parity, stopbits)
         self._backoff_max_s = backoff_max_s
+        self.retries = retries  # serial only: a lost frame on RS-485 is asked again; TCP reconnects instead
         self._send, self._receive = anyio.create_memory_object_stream[tuple[_Request, Any]](64)
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._last_request = float("-inf")
@@ -121,20 +123,33 @@ class ModbusEndpoint:
 
     async def _execute(self, request: _Request) -> Any:
         client = await self._connected()
-        # Pacing on the wire is I/O timing (the box's own limit), so it uses the event loop's clock.
-        wait = self._last_request + self.min_interval_s - anyio.current_time()
-        if wait > 0:
-            await anyio.sleep(wait)
-        self._last_request = anyio.current_time()
-        try:
-            with anyio.fail_after(self.timeout_s):
-                response = await self._perform(client, request)
-        except TimeoutError:
-            self._drop(f"no answer within {self.timeout_s:g} s")
-            raise ChargerUnreachable(f"Modbus {self._where()}: no answer within {self.timeout_s:g} s") from None
-        except (ModbusException, OSError) as exc:
-            self._drop(str(exc))
-            raise ChargerUnreachable(f"Modbus {self._where()}: {exc}") from None
+        serial = self.key.framer != "socket"
+        attempts = 1 + (self.retries if serial else 0)
+        for attempt in range(1, attempts + 1):
+            # Pacing on the wire is I/O timing (the box's own limit), so it uses the event loop's clock.
+            wait = self._last_request + self.min_interval_s - anyio.current_time()
+            if wait > 0:
+                await anyio.sleep(wait)
+            self._last_request = anyio.current_time()
+            try:
+                with anyio.fail_after(self.timeout_s + (0.5 if serial else 0)):
+                    response = await self._perform(client, request)
+                break
+            except (TimeoutError, ModbusIOException) as exc:
+                why = f"no answer within {self.timeout_s:g} s" if isinstance(exc, TimeoutError) else str(exc)
+                if not serial:
+                    self._drop(why)
+                    raise ChargerUnreachable(f"Modbus {self._where()}: {why}") from None
+                if attempt < attempts:
+                    log.info("Modbus %s unit %d: %s, retrying", self._where(), request.unit, why)
+                    continue
+                # On a serial bus silence means this one box is away: the port stays open for the others.
+                raise ChargerUnreachable(
+                    f"Modbus {self._where()} unit {request.unit}: no answer within {self.timeout_s:g} s"
+                ) from None
+            except (ModbusException, OSError) as exc:
+                self._drop(str(exc))
+                raise ChargerUnreachable(f"Modbus {self._where()}: {exc}") from None
         if response.isError():
             code = getattr(response, "exception_code", 0)
             name = EXCEPTION_NAMES.get(code, "error")

@@ -1,4 +1,4 @@
-"""Serve a `ModbusWallboxSim` as Modbus RTU on the master side of a pseudo-terminal pair.
+"""Serve `ModbusWallboxSim` boxes as Modbus RTU (or ASCII) on the master side of a pseudo-terminal pair.
 
 `os.openpty()` gives a pty pair; the adapter opens the slave device path
 (`/dev/pts/N`) as its serial port with pymodbus' RTU framer, exactly as it
@@ -28,6 +28,11 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+def lrc(data: bytes) -> int:
+    """Modbus ASCII longitudinal redundancy check: two's complement of the byte sum."""
+    return (-sum(data)) & 0xFF
+
+
 def request_length(buffer: bytes) -> int | None:
     """Bytes of the RTU request starting at buffer[0], or None when more are needed."""
     if len(buffer) < 2:
@@ -47,8 +52,10 @@ class RtuPtyServer:
     with no box gets no answer, as on a real RS-485 bus.
     """
 
-    def __init__(self, boxes: dict[int, ModbusWallboxSim]) -> None:
+    def __init__(self, boxes: dict[int, ModbusWallboxSim], *, framer: str = "rtu") -> None:
         self.boxes = boxes
+        self.framer = framer
+        self.ignore_next = 0  # requests to leave unanswered (a frame lost on a noisy bus)
         self._master, self._slave = os.openpty()
         tty.setraw(self._master)
         tty.setraw(self._slave)
@@ -70,7 +77,20 @@ class RtuPtyServer:
         os.close(self._master)
         os.close(self._slave)
 
+    def _answer(self, unit: int, pdu: bytes) -> bytes | None:
+        box = self.boxes.get(unit)
+        if box is None:
+            return None  # nobody at that address: silence, the master times out
+        if self.ignore_next > 0:
+            self.ignore_next -= 1
+            return None
+        self.frames += 1
+        return bytes([unit]) + box.handle_pdu(box.mapping.connection.unit_id, pdu)
+
     def _serve(self) -> None:
+        if self.framer == "ascii":
+            self._serve_ascii()
+            return
         buffer = b""
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.05)
@@ -84,10 +104,28 @@ class RtuPtyServer:
                     self.crc_errors += 1
                     buffer = b""
                     break
-                unit = frame[0]
-                box = self.boxes.get(unit)
-                if box is None:
-                    continue  # nobody at that address: silence, the master times out
-                self.frames += 1
-                reply = bytes([unit]) + box.handle_pdu(box.mapping.connection.unit_id, frame[1:-2])
-                os.write(self._master, reply + struct.pack("<H", crc16(reply)))
+                reply = self._answer(frame[0], frame[1:-2])
+                if reply is not None:
+                    os.write(self._master, reply + struct.pack("<H", crc16(reply)))
+
+    def _serve_ascii(self) -> None:
+        """Modbus ASCII: ':' + hex(unit, PDU, LRC) + CR LF, as ABL's controllers speak it."""
+        buffer = b""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.05)
+            if not ready:
+                continue
+            buffer += os.read(self._master, 256)
+            while b"\r\n" in buffer:
+                line, buffer = buffer.split(b"\r\n", 1)
+                start = line.rfind(b":")
+                try:
+                    frame = bytes.fromhex(line[start + 1 :].decode("ascii")) if start >= 0 else b""
+                except (UnicodeDecodeError, ValueError):
+                    frame = b""
+                if len(frame) < 3 or lrc(frame[:-1]) != frame[-1]:
+                    self.crc_errors += 1
+                    continue
+                reply = self._answer(frame[0], frame[1:-1])
+                if reply is not None:
+                    os.write(self._master, b":" + (reply + bytes([lrc(reply)])).hex().upper().encode() + b"\r\n")

@@ -54,3 +54,25 @@ async def test_heidelberg_over_rtu_bus(tmp_path: Path) -> None:
         box3 = factory.create("hd3", factory.validate_options({**options, "unit_id": 3}))
         with pytest.raises(ChargerUnreachable):  # no box at address 3
             await box3.read()
+        # a dead box on the bus must not take the bus down for the others
+        with anyio.fail_after(10):
+            assert (await box1.read()).available
+            # one lost answer on a noisy bus is retried on the same port
+            bus.ignore_next = 1
+            assert (await box2.read()).available
+
+
+async def test_abl_over_modbus_ascii(tmp_path: Path) -> None:
+    clock = FakeClock()
+    sim = ModbusWallboxSim(load_mapping("abl-emh"), clock)
+    async with RtuPtyServer({1: sim}, framer="ascii") as bus, ModbusFactory(AdapterDeps(clock, tmp_path)) as factory:
+        options = {"mapping": "abl-emh", "serial": bus.device, "framer": "ascii", "timeout_s": 1, "parity": "N"}
+        abl = factory.create("abl", factory.validate_options(options))
+        with anyio.fail_after(10):
+            await abl.apply(Command(charger_id="abl", current_a=(12, 12, 12), binding=LimitSource.LPC))
+            clock.advance(2)
+            snap = await abl.read()
+        assert ("set_current", pytest.approx(12.0)) in sim.writes and ("enable", 0xA1A1) in sim.writes
+        assert snap.measurement.current_per_phase_a == pytest.approx((12, 12, 12))
+        assert snap.charging_state.value == "charging" and snap.ev_connected
+        assert bus.frames > 3 and bus.crc_errors == 0
