@@ -11,6 +11,7 @@ refusals, timeouts and Modbus exceptions are reported in plain words.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from typing import Any
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    # The probe prints its own findings; connection chatter from pymodbus and the endpoint would bury them.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    logging.getLogger("adapters.modbus.endpoint").setLevel(logging.ERROR)
     return anyio.run(_probe, args, backend="asyncio")
 
 
