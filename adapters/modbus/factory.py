@@ -30,7 +30,7 @@ class ModbusFactory:
         validated = ModbusOptions.model_validate(dict(options))
         if (validated.host is None) == (validated.serial is None):
             raise ConfigError("give either host (Modbus TCP) or serial (RTU/ASCII)", field="host")
-        mapping = load_mapping(validated.mapping)  # MappingError with file:line when the map is wrong
+        mapping = load_mapping(validated.mapping, self._deps.mapping_dirs)  # MappingError with file:line
         if validated.socket > mapping.sockets.count:
             raise ConfigError(
                 f"{mapping.vendor} {mapping.model} has {mapping.sockets.count} socket(s), not {validated.socket}",
@@ -40,7 +40,7 @@ class ModbusFactory:
 
     def create(self, charger_id: str, options: BaseModel) -> ModbusCharger:
         assert isinstance(options, ModbusOptions)
-        mapping = load_mapping(options.mapping)
+        mapping = load_mapping(options.mapping, self._deps.mapping_dirs)
         if options.host is not None:
             key = EndpointKey(options.host, options.port or mapping.connection.port, "socket")
         else:

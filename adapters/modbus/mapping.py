@@ -236,22 +236,24 @@ def available_mappings() -> list[str]:
     return sorted(p.stem for p in bundled_mapping_dir().glob("*.yaml"))
 
 
-def resolve_mapping_path(name_or_path: str) -> Path:
+def resolve_mapping_path(name_or_path: str, extra_dirs: tuple[Path, ...] = ()) -> Path:
+    """A path to a file, or a name looked up in the site's mapping directories first, then the bundled maps."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return path
-    candidate = bundled_mapping_dir() / f"{name_or_path}.yaml"
-    if candidate.is_file():
-        return candidate
+    for directory in (*extra_dirs, bundled_mapping_dir()):
+        candidate = Path(directory) / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
     close = difflib.get_close_matches(name_or_path, available_mappings(), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(available_mappings())}"
     raise MappingError(f"unknown Modbus mapping {name_or_path!r}{hint}", location=name_or_path)
 
 
 @cache
-def load_mapping(name_or_path: str) -> Mapping:
+def load_mapping(name_or_path: str, extra_dirs: tuple[Path, ...] = ()) -> Mapping:
     """Load and validate a mapping (cached: mapping objects are immutable)."""
-    path = resolve_mapping_path(name_or_path)
+    path = resolve_mapping_path(name_or_path, extra_dirs)
     doc = load_positioned(path.read_text(encoding="utf-8"), str(path))
     try:
         return Mapping.model_validate(doc.data)

@@ -171,7 +171,10 @@ async def test_eeprom_register_raised_at_most_once_a_minute_lowered_at_once(tmp_
         ModbusFactory(AdapterDeps(clock, tmp_path)) as factory,
     ):
         charger = factory.create(
-            "kb", factory.validate_options({"mapping": str(path), "host": "127.0.0.1", "port": sim.port})
+            "kb",
+            factory.validate_options(
+                {"mapping": str(path), "host": "127.0.0.1", "port": sim.port, "min_interval_ms": 0}
+            ),
         )
 
         def currents() -> list[float]:
@@ -216,3 +219,13 @@ async def test_second_socket_of_a_station_is_its_own_charger(
             await first.read()  # socket 1 is not served by this simulated box: a different unit/address
         with pytest.raises(ConfigError, match="socket"):
             factory.validate_options({**options, "socket": 3})
+
+
+async def test_site_mapping_directory_is_searched_before_the_bundled_maps(tmp_path: Path) -> None:
+    site = tmp_path / "maps"
+    site.mkdir()
+    text = resolve_mapping_path("keba-p30").read_text()
+    (site / "my-box.yaml").write_text(text.replace("vendor: KEBA", "vendor: Own"))
+    async with ModbusFactory(AdapterDeps(FakeClock(), tmp_path, mapping_dirs=(site,))) as factory:
+        charger = factory.create("own", factory.validate_options({"mapping": "my-box", "host": "127.0.0.1"}))
+        assert charger.mapping.vendor == "Own"
