@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BeforeValidator, SecretStr, WithJsonSchema
 
 
 def resolve_secret(value: Any) -> Any:
@@ -31,4 +31,21 @@ def resolve_secret(value: Any) -> Any:
     return value
 
 
-Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
+#: what editors may offer for a secret (the JSON Schema of `evbridge schema`)
+SECRET_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "writeOnly": True},
+        *(
+            {
+                "type": "object",
+                "properties": {key: {"type": "string"}},
+                "required": [key],
+                "additionalProperties": False,
+            }
+            for key in ("env", "file")
+        ),
+    ],
+    "description": "a literal, {env: NAME} or {file: /path}; never logged",
+}
+
+Secret = Annotated[SecretStr, BeforeValidator(resolve_secret), WithJsonSchema(SECRET_JSON_SCHEMA)]

@@ -76,6 +76,12 @@ def _walk(node: yaml.Node, path: Path_, marks: dict[Path_, Mark], source: str) -
                 )
             seen[key] = _mark(key_node)
             marks[(*path, key)] = _mark(key_node)
+            if key_node.tag == "tag:yaml.org,2002:int":
+                try:  # pydantic reports an int key (`gzf: {3: …}`) as the int
+                    marks[(*path, int(key.replace("_", "")))] = _mark(key_node)
+                    _walk(value_node, (*path, int(key.replace("_", ""))), marks, source)
+                except ValueError:
+                    pass
             _walk(value_node, (*path, key), marks, source)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

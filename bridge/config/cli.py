@@ -59,12 +59,34 @@ def config_schema(registry: AdapterRegistry | None = None) -> dict[str, Any]:
     for kind in registry.kinds():
         model = getattr(registry.factory(kind, deps), "options_model", None)
         if model is not None:
-            branch = model.model_json_schema()
-            branch.setdefault("title", f"{kind} adapter")
-            branches.append(branch)
+            branches.append(_adapter_branch(kind, model.model_json_schema(), schema["$defs"]))
     if branches:
         schema["$defs"]["ChargerConfig"]["properties"]["adapter"] = {"oneOf": branches}
     return schema
+
+
+def _adapter_branch(kind: str, branch: dict[str, Any], root_defs: dict[str, Any]) -> dict[str, Any]:
+    """One adapter's options schema, its `$defs` moved to the root (refs are resolved from there).
+
+    Definitions are renamed `<kind>.<Name>` so two adapters' `TlsOptions` cannot clash; `type`
+    becomes required, so exactly one branch matches a block.
+    """
+    local = branch.pop("$defs", {})
+    renames = {f"#/$defs/{name}": f"#/$defs/{kind}.{name}" for name in local}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: renames.get(v, v) if k == "$ref" else rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    for name, definition in local.items():
+        root_defs[f"{kind}.{name}"] = rewrite(definition)
+    branch = rewrite(branch)
+    branch.setdefault("title", f"{kind} adapter")
+    branch["required"] = sorted({*branch.get("required", []), "type"})
+    return branch
 
 
 add_arguments = Validate.add_arguments

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from importlib import resources
@@ -18,7 +19,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from bridge.clock import SystemClock
-from bridge.config.model import BridgeConfig
+from bridge.config.model import HOST_PORT_PATTERN, IDENTIFIER_PATTERN, BridgeConfig
 from bridge.errors import ConfigError
 from bridge.ports import AdapterDeps, AdapterRegistry
 from bridge.yamlpos import Path_, PositionedDocument, format_path, load_positioned
@@ -103,11 +104,36 @@ def _validate_adapters(
             model = getattr(factory, "options_model", None)
             raise _first_error(exc, doc, model, prefix) from None
         except ConfigError as exc:
-            if not exc.location:
-                exc.location = doc.locate(prefix)
-                exc.field = exc.field or format_path(prefix)
-            raise
+            raise _relocate(exc, doc, prefix, charger.adapter) from None
     return result
+
+
+_POSITION = re.compile(r":\d+:\d+$")
+
+
+def _relocate(exc: ConfigError, doc: PositionedDocument, prefix: Path_, options: dict[str, Any]) -> ConfigError:
+    """An adapter's ConfigError → located in our file, unless it already points into another file (a mapping)."""
+    if _POSITION.search(exc.location):
+        return exc
+    path: Path_ = prefix
+    if exc.field:
+        path = (*prefix, *_parse_field(exc.field))
+    elif exc.location:
+        # e.g. an unknown mapping name: point at the option that holds it
+        key = next((k for k, v in options.items() if k != "type" and v == exc.location), None)
+        path = (*prefix, key) if key is not None else prefix
+    return ConfigError(str(exc.args[0]), location=doc.locate(path), field=format_path(path))
+
+
+def _parse_field(field: str) -> Path_:
+    """'meter.mapping' / 'points[2].scale' → ('meter', 'mapping') / ('points', 2, 'scale')."""
+    out: list[str | int] = []
+    for part in field.split("."):
+        name, *indexes = part.split("[")
+        if name:
+            out.append(name)
+        out.extend(int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit())
+    return tuple(out)
 
 
 def _check_simulators(config: BridgeConfig, doc: PositionedDocument) -> None:
@@ -153,6 +179,19 @@ def _check_references(config: BridgeConfig, doc: PositionedDocument) -> None:
                     f"charger {member!r} is already in group {owner[member]!r}", location=where, field=field
                 )
             owner[member] = group.id
+    ports: dict[int, str] = {}
+    for section, items in (("chargers", config.chargers), ("groups", config.groups)):
+        for index, item in enumerate(items):
+            port = item.eebus.port
+            if port is None:
+                continue
+            if port in ports:
+                raise ConfigError(
+                    f"SHIP port {port} is already given to {ports[port]}",
+                    location=doc.locate((section, index, "eebus", "port")),
+                    field=f"{section}[{index}].eebus.port",
+                )
+            ports[port] = f"{section}[{index}] ({item.id})"
     if config.eebus.mode == "group" and not config.groups:
         raise ConfigError(
             "mode 'group' needs at least one entry under groups",
@@ -164,8 +203,8 @@ def _check_references(config: BridgeConfig, doc: PositionedDocument) -> None:
 def _first_error(
     exc: ValidationError, doc: PositionedDocument, model: type[BaseModel] | None, prefix: Path_
 ) -> ConfigError:
-    err = exc.errors(include_url=False)[0]
-    loc: Path_ = (*prefix, *(p for p in err["loc"] if not ((isinstance(p, str) and "[" in p) or p in _UNION_TAGS)))
+    err = min(exc.errors(include_url=False), key=lambda e: _rank(e, doc, prefix))
+    loc = _clean_loc(err, prefix)
     field = format_path(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -181,11 +220,46 @@ def _first_error(
     if kind == "missing":
         return ConfigError(f"required key {loc[-1]!r} is missing", location=doc.locate(loc[:-1]), field=field)
     got = err.get("input")
-    got_text = "" if isinstance(got, dict | list) else f" (got {got!r})"
-    message = err["msg"]
+    message = _FRIENDLY.get(kind) or err["msg"]
+    if kind == "string_pattern_mismatch":
+        message = _PATTERNS.get(str((err.get("ctx") or {}).get("pattern")), message)
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    got_text = "" if isinstance(got, dict | list) or repr(got) in message else f" (got {_show(got)})"
     return ConfigError(f"{message}{got_text}", location=doc.locate(loc), field=field)
+
+
+def _clean_loc(err: Any, prefix: Path_) -> Path_:
+    return (*prefix, *(p for p in err["loc"] if not ((isinstance(p, str) and "[" in p) or p in _UNION_TAGS)))
+
+
+def _rank(err: Any, doc: PositionedDocument, prefix: Path_) -> tuple[int, int, int]:
+    """Which of several errors to show: a typo'd key first (it explains a 'missing' one), then file order."""
+    loc = _clean_loc(err, prefix)
+    mark = None
+    for cut in range(len(loc), -1, -1):
+        mark = doc.marks.get(tuple(loc[:cut]))
+        if mark is not None:
+            break
+    order = 0 if err["type"] == "extra_forbidden" else 2 if err["type"] == "missing" else 1
+    return (order, mark.line if mark else 0, mark.column if mark else 0)
+
+
+def _show(value: Any) -> str:
+    return "nothing (empty value)" if value is None else repr(value)
+
+
+_FRIENDLY = {
+    "model_type": "expected a mapping of keys",
+    "dict_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "list_type": "expected a list",
+    "string_type": "expected a string (quote values that look like numbers or booleans)",
+}
+_PATTERNS = {
+    IDENTIFIER_PATTERN: "expected an id of lowercase letters, digits, '-' and '_' (at most 63 characters)",
+    HOST_PORT_PATTERN: "expected host:port ([address]:port for IPv6)",
+}
 
 
 _UNION_TAGS = {

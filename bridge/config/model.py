@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from bridge.config.secrets import Secret
-from bridge.model import FAILSAFE_DURATION_MAX, FAILSAFE_DURATION_MIN, P14A_DEFAULT_GZF
+from bridge.model import FAILSAFE_DURATION_MAX, FAILSAFE_DURATION_MIN, P14A_DEFAULT_GZF, P14A_DEVICE_MINIMUM_W
 
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
@@ -31,24 +31,77 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+_ISO_JSON = {"type": "string", "pattern": _ISO_DURATION.pattern, "description": "ISO-8601 duration, e.g. PT2H"}
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(ge=0),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, _ISO_JSON]}),
+]
 FailsafeDuration = Annotated[
     float,
     BeforeValidator(parse_duration),
     Field(ge=FAILSAFE_DURATION_MIN.total_seconds(), le=FAILSAFE_DURATION_MAX.total_seconds()),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "minimum": FAILSAFE_DURATION_MIN.total_seconds(),
+                    "maximum": FAILSAFE_DURATION_MAX.total_seconds(),
+                },
+                _ISO_JSON,
+            ],
+            "description": "seconds or ISO-8601 (PT2H); 2 to 24 hours",
+        }
+    ),
 ]
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+HOST_PORT_PATTERN = r"^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_subsections_are_defaults(cls, data: Any) -> Any:
+        """`site:` with every line below commented out means "all defaults", not an error."""
+        if not isinstance(data, dict):
+            return data
+        empty = [
+            name
+            for name, field in cls.model_fields.items()
+            if name in data
+            and data[name] is None
+            and isinstance(field.annotation, type)
+            and issubclass(field.annotation, Section)
+        ]
+        return {**data, **{name: {} for name in empty}} if empty else data
 
 
 class P14aConfig(Section):
     enabled: bool = False
     floor: bool = False
     gzf: dict[int, float] = Field(default_factory=lambda: dict(P14A_DEFAULT_GZF))
+    #: minimum power of every controllable device (SteuVE) behind the one §14a signal, e.g. [4200, 4200, 6000]
     device_minimums_w: list[Annotated[float, Field(gt=0)]] = Field(default_factory=list)
+    #: shorthand when every device has the standard 4.2 kW minimum: n devices → device_minimums_w = n × 4200
+    steuve_count: int | None = Field(default=None, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _count_to_minimums(self) -> P14aConfig:
+        if self.steuve_count is None:
+            return self
+        if self.device_minimums_w and len(self.device_minimums_w) != self.steuve_count:
+            raise ValueError(
+                f"steuve_count {self.steuve_count} disagrees with the {len(self.device_minimums_w)} "
+                "device_minimums_w entries (give one of them)"
+            )
+        if not self.device_minimums_w:
+            object.__setattr__(self, "device_minimums_w", [P14A_DEVICE_MINIMUM_W] * self.steuve_count)
+        return self
 
 
 class SiteConfig(Section):
@@ -134,9 +187,7 @@ class EebusConfig(Section):
     device_type: str = "ChargingStation"
     mdns: MdnsConfig = MdnsConfig()
     max_message_bytes: int = Field(default=1 << 20, ge=4096)
-    connect_to: list[Annotated[str, Field(pattern=r"^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")]] = Field(
-        default_factory=list
-    )
+    connect_to: list[Annotated[str, Field(pattern=HOST_PORT_PATTERN)]] = Field(default_factory=list)
 
 
 class MqttTls(Section):
