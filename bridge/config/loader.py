@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from bridge.clock import SystemClock
 from bridge.config.model import HOST_PORT_PATTERN, IDENTIFIER_PATTERN, BridgeConfig
@@ -68,7 +68,32 @@ def load_config_text(text: str, source: str, registry: AdapterRegistry | None = 
     _check_references(config, doc)
     _check_simulators(config, doc)
     options = _validate_adapters(config, doc, registry or AdapterRegistry())
-    return LoadedConfig(config, options, source)
+    chargers = [c.model_copy(update={"adapter": _redact(c.adapter, options[c.id])}) for c in config.chargers]
+    return LoadedConfig(config.model_copy(update={"chargers": chargers}), options, source)
+
+
+_SECRET_NAMES = re.compile(r"password|passphrase|token|secret|api_?key", re.IGNORECASE)
+REDACTED = "**********"
+
+
+def _redact(raw: dict[str, Any], validated: BaseModel | None) -> dict[str, Any]:
+    """The raw adapter block with secrets masked, so repr/dumps of the config never show them.
+
+    The validated options (what the adapter uses) keep the values; a secret is
+    a SecretStr field of the adapter's model or a key named like a password/token.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        typed = getattr(validated, key, None) if isinstance(validated, BaseModel) else None
+        if isinstance(typed, SecretStr) or (_SECRET_NAMES.search(str(key)) and value is not None):
+            out[key] = REDACTED
+        elif isinstance(value, dict):
+            out[key] = _redact(value, typed if isinstance(typed, BaseModel) else None)
+        elif isinstance(value, list):
+            out[key] = [_redact(v, None) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    return out
 
 
 def resolve_state_dir(config: BridgeConfig) -> Path:

@@ -102,3 +102,22 @@ def test_api_token_secret_resolves_and_stays_hidden(monkeypatch: pytest.MonkeyPa
     assert loaded.config.api.token.get_secret_value() == "s3cret-value"
     for shown in (repr(loaded.config), str(loaded.config), loaded.config.model_dump_json(), str(loaded.config.api)):
         assert "s3cret-value" not in shown
+
+
+def test_adapter_passwords_never_show_in_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVB_MQTT_PW", "env-mqtt-pw-1")
+    text = (
+        "chargers:\n"
+        "  - id: a\n"
+        "    adapter: {type: ocpp, charge_point_id: CP-1, password: ocpp-basic-pw-2}\n"
+        "  - id: b\n"
+        "    adapter: {type: mqtt, mapping: goe, host: 127.0.0.1, username: u, password: {env: EVB_MQTT_PW},\n"
+        "              variables: {serial: '123'}}\n"
+    )
+    loaded = load_config_text(text, "s.yaml")
+    assert loaded.config.chargers[0].adapter["type"] == "ocpp"  # the runtime reads the kind from here
+    for shown in (repr(loaded.config), str(loaded.config), loaded.config.model_dump_json()):
+        assert "ocpp-basic-pw-2" not in shown and "env-mqtt-pw-1" not in shown and "EVB_MQTT_PW" not in shown
+    # the adapters still get the real values
+    assert loaded.adapter_options["a"].password == "ocpp-basic-pw-2"  # type: ignore[attr-defined]
+    assert loaded.adapter_options["b"].password.get_secret_value() == "env-mqtt-pw-1"  # type: ignore[attr-defined]
