@@ -8,6 +8,7 @@ like the core's own.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tempfile
@@ -61,6 +62,7 @@ def load_config_text(text: str, source: str, registry: AdapterRegistry | None = 
     doc = load_positioned(text, source)
     if not isinstance(doc.data, dict):
         raise ConfigError("the file must be a mapping of sections (site, chargers, …)", location=doc.locate(()))
+    _reject_non_finite(doc.data, (), doc)
     try:
         config = BridgeConfig.model_validate(doc.data)
     except ValidationError as exc:
@@ -94,6 +96,18 @@ def _redact(raw: dict[str, Any], validated: BaseModel | None) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _reject_non_finite(value: Any, path: Path_, doc: PositionedDocument) -> None:
+    """.inf/.nan anywhere (adapter options included): no limit, current or timeout may be infinite or NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number (got {value})", location=doc.locate(path), field=format_path(path))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_non_finite(item, (*path, key), doc)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_non_finite(item, (*path, index), doc)
 
 
 def resolve_state_dir(config: BridgeConfig) -> Path:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from bridge.config.secrets import Secret
 from bridge.model import FAILSAFE_DURATION_MAX, FAILSAFE_DURATION_MIN, P14A_DEFAULT_GZF, P14A_DEVICE_MINIMUM_W
@@ -62,7 +71,19 @@ Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # .inf/.nan are never a meaningful limit or timeout (an infinite failsafe limit is no limit at all)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's yes/no/on/off are booleans; pydantic would take them as 1/0 for a number field."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            types = set(get_args(annotation)) or {annotation}
+            if types & {int, float} and bool not in types:
+                raise ValueError("expected a number, not a yes/no value")
+        return value
 
     @model_validator(mode="before")
     @classmethod

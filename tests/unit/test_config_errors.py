@@ -121,3 +121,24 @@ def test_adapter_passwords_never_show_in_the_config(monkeypatch: pytest.MonkeyPa
     # the adapters still get the real values
     assert loaded.adapter_options["a"].password == "ocpp-basic-pw-2"  # type: ignore[attr-defined]
     assert loaded.adapter_options["b"].password.get_secret_value() == "env-mqtt-pw-1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "expected"),
+    [
+        ("lpc: {failsafe_limit_w: .inf}\n" + ONE, "lpc.failsafe_limit_w", "expected a finite number (got inf)"),
+        ("site: {p14a: {gzf: {2: .nan}}}\n" + ONE, "site.p14a.gzf[2]", "expected a finite number (got nan)"),
+        (ONE.replace("type: sim", "type: sim, max_current_a: .inf"), "chargers[0].adapter.max_current_a", "finite"),
+        ("lpc: {failsafe_limit_w: true}\n" + ONE, "lpc.failsafe_limit_w", "not a yes/no value (got True)"),
+        ("site: {nominal_voltage_v: yes}\n" + ONE, "site.nominal_voltage_v", "not a yes/no value"),
+    ],
+)
+def test_no_infinite_nan_or_boolean_numbers(text: str, field: str, expected: str) -> None:
+    """An infinite failsafe limit is no limit; `yes` must not become 1 W or 1 V."""
+    err = error_of(text)
+    assert err.field == field and expected in str(err)
+
+
+def test_booleans_still_work_where_booleans_belong() -> None:
+    cfg = load_config_text("site: {p14a: {enabled: yes}}\n" + ONE, "s.yaml").config
+    assert cfg.site.p14a.enabled is True
