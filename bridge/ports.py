@@ -133,6 +133,9 @@ class AdapterFactory(Protocol):
     """Creates chargers of one kind and owns the shared endpoint tasks they use."""
 
     kind: str
+    #: the pydantic model `validate_options` returns: `evbridge schema` publishes its JSON Schema and
+    #: the config loader uses it for "did you mean" on a typo'd option
+    options_model: type[BaseModel]
 
     def validate_options(self, options: Mapping[str, Any]) -> BaseModel:
         """Check one charger's adapter options; raise pydantic.ValidationError or ConfigError."""
