@@ -13,7 +13,7 @@ methods send requests to those owners and wait with a deadline; they raise
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
+import anyio
+from anyio.abc import TaskGroup
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.clock import Clock
@@ -150,6 +152,35 @@ class AdapterFactory(Protocol):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None: ...
+
+
+class EndpointOwner:
+    """Base for adapter factories that own connection tasks: entering opens their task group, leaving ends them.
+
+    `start(fn)` runs an owner task (one per Modbus bus, MQTT broker, …) for as
+    long as the factory is entered; starting one before entering is a bug.
+    """
+
+    _tg: TaskGroup | None = None
+
+    def start(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        if self._tg is None:
+            raise RuntimeError(f"{type(self).__name__}: enter the factory (async with) before creating chargers")
+        self._tg.start_soon(fn)
+
+    async def __aenter__(self) -> Self:
+        self._cm = anyio.create_task_group()
+        self._tg = await self._cm.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        result = await self._cm.__aexit__(exc_type, exc, tb)
+        self._tg = None
+        return result
 
 
 class AdapterRegistry:

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingType
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import anyio
-from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
 from adapters.modbus.adapter import ModbusCharger, ModbusOptions
 from adapters.modbus.endpoint import EndpointKey, ModbusEndpoint
 from adapters.modbus.mapping import load_mapping
 from bridge.errors import ConfigError
-from bridge.ports import AdapterDeps
+from bridge.ports import AdapterDeps, EndpointOwner
 
 
-class ModbusFactory:
+class ModbusFactory(EndpointOwner):
     kind = "modbus"
     options_model = ModbusOptions
 
     def __init__(self, deps: AdapterDeps) -> None:
         self._deps = deps
         self._endpoints: dict[EndpointKey, ModbusEndpoint] = {}
-        self._tg: TaskGroup | None = None
 
     def validate_options(self, options: MappingType[str, Any]) -> ModbusOptions:
         validated = ModbusOptions.model_validate(dict(options))
@@ -59,22 +55,8 @@ class ModbusFactory:
                 stopbits=conn.stopbits,
             )
             self._endpoints[key] = endpoint
-            if self._tg is None:
-                raise RuntimeError("ModbusFactory.create() needs the factory entered (async with)")
-            self._tg.start_soon(endpoint.run)
+            self.start(endpoint.run)
         return ModbusCharger(charger_id, mapping, options, endpoint, self._deps.clock)
-
-    async def __aenter__(self) -> Self:
-        self._cm = anyio.create_task_group()
-        self._tg = await self._cm.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        return await self._cm.__aexit__(et, e, tb)
 
 
 def make_factory(deps: AdapterDeps) -> ModbusFactory:

@@ -8,18 +8,15 @@ the same per message as one).
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingType
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import anyio
-from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
 from adapters.mqtt.adapter import MqttCharger, MqttOptions
 from adapters.mqtt.mapping import load_mapping
 from bridge.errors import ConfigError
 from bridge.mqttio import LinkSettings, MqttLink
-from bridge.ports import AdapterDeps
+from bridge.ports import AdapterDeps, EndpointOwner
 
 _BROKER_KEYS = ("host", "port", "username", "password", "tls", "client_id")
 
@@ -36,14 +33,13 @@ class _Broker:
             charger.on_message(topic, payload)
 
 
-class MqttFactory:
+class MqttFactory(EndpointOwner):
     kind = "mqtt"
     options_model = MqttOptions
 
     def __init__(self, deps: AdapterDeps) -> None:
         self._deps = deps
         self._brokers: dict[tuple[Any, ...], _Broker] = {}
-        self._tg: TaskGroup | None = None
 
     def validate_options(self, options: MappingType[str, Any]) -> MqttOptions:
         merged = {k: v for k, v in self._deps.options.items() if k in _BROKER_KEYS}
@@ -62,7 +58,7 @@ class MqttFactory:
     def create(self, charger_id: str, options: BaseModel) -> MqttCharger:
         assert isinstance(options, MqttOptions)
         if self._tg is None:
-            raise RuntimeError("MqttFactory.create() needs the factory entered (async with)")
+            raise RuntimeError("MqttFactory: enter the factory (async with) before creating chargers")
         mapping = load_mapping(options.mapping, self._deps.mapping_dirs)
         meter = load_mapping(options.meter.mapping, self._deps.mapping_dirs) if options.meter else None
         settings = options.link_settings(default_client_id=f"evbridge-south-{charger_id}")
@@ -70,7 +66,7 @@ class MqttFactory:
         if broker is None:
             broker = _Broker(settings, self._deps)
             self._brokers[settings.key] = broker
-            self._tg.start_soon(broker.link.run)
+            self.start(broker.link.run)
         charger = MqttCharger(charger_id, mapping, options, broker.link, self._deps.clock, meter)
         for topic in charger.topics():
             broker.routes.setdefault(topic, []).append(charger)
@@ -79,18 +75,6 @@ class MqttFactory:
     def links(self) -> list[MqttLink]:
         """The broker links (tests and metrics look at connection counts)."""
         return [b.link for b in self._brokers.values()]
-
-    async def __aenter__(self) -> Self:
-        self._cm = anyio.create_task_group()
-        self._tg = await self._cm.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        return await self._cm.__aexit__(et, e, tb)
 
 
 def make_factory(deps: AdapterDeps) -> MqttFactory:
